@@ -1,0 +1,19 @@
+# Every module of the workspace; `./...` does not cross module boundaries from the root.
+PKGS := ./pkg/... ./schema/... ./receiver/... ./writer/... ./tools/...
+
+.PHONY: test check build bench
+
+# test is what CI runs: formatting, vet, then every test with the race detector.
+test: check
+	go test -race -count=1 -timeout 12m $(PKGS)
+
+check:
+	@unformatted=$$(gofmt -l pkg schema receiver writer tools); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	go vet $(PKGS)
+
+build:
+	go build -o bin/ ./receiver/... ./writer/...
+
+bench:
+	go test -run '^$$' -bench . -benchmem $(PKGS)

@@ -1,0 +1,3 @@
+module kohaku/tools
+
+go 1.26.8
