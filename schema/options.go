@@ -1,0 +1,113 @@
+package schema
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// Defaults of [Options].
+const (
+	// DefaultChunkInterval is one day: a day of stats from a busy Sora is a chunk that
+	// fits in memory with its indexes, and dashboards mostly look at the last hours.
+	DefaultChunkInterval = 24 * time.Hour
+	// DefaultCompressAfter is 8 days, one day longer than the stream's default MaxAge of
+	// 7 days: every message still in the stream (redelivered or replayed) then lands in an
+	// uncompressed chunk, where inserting and the duplicate check stay cheap.
+	DefaultCompressAfter = 8 * 24 * time.Hour
+	// DefaultRetainFor is 60 days, the retention DESIGN.md names.
+	DefaultRetainFor = 60 * 24 * time.Hour
+)
+
+// Options configures the TimescaleDB part of [Migrate]. A zero duration means its default;
+// without TimescaleDB the durations are not used.
+type Options struct {
+	// ChunkInterval is the time range of one hypertable chunk. A change applies to chunks
+	// created afterwards.
+	ChunkInterval time.Duration
+	// CompressAfter is the age after which a chunk is compressed. It must be longer than
+	// the stream's MaxAge, so that replayed messages never land in compressed chunks; the
+	// writer checks that, since it knows the stream.
+	CompressAfter time.Duration
+	// RetainFor is the age after which a chunk is dropped.
+	RetainFor time.Duration
+	// Logger receives what Migrate does; nil discards it.
+	Logger *slog.Logger
+}
+
+// withDefaults returns o with every zero field set to its default.
+func (o Options) withDefaults() Options {
+	if o.ChunkInterval == 0 {
+		o.ChunkInterval = DefaultChunkInterval
+	}
+	if o.CompressAfter == 0 {
+		o.CompressAfter = DefaultCompressAfter
+	}
+	if o.RetainFor == 0 {
+		o.RetainFor = DefaultRetainFor
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// Validate reports every invalid field of o as it is, zero fields included: it checks a
+// configuration after its defaults were filled in. Each duration must be positive and whole
+// microseconds (PostgreSQL's interval resolution), and RetainFor must be longer than
+// CompressAfter, or chunks would be dropped before they are ever compressed.
+func (o Options) Validate() error {
+	var errs []error
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"ChunkInterval", o.ChunkInterval},
+		{"CompressAfter", o.CompressAfter},
+		{"RetainFor", o.RetainFor},
+	} {
+		switch {
+		case d.v <= 0:
+			errs = append(errs, fmt.Errorf("schema: %s must be > 0, got %s", d.name, d.v))
+		case d.v%time.Microsecond != 0:
+			errs = append(errs, fmt.Errorf("schema: %s must be whole microseconds, got %s", d.name, d.v))
+		}
+	}
+	if o.CompressAfter > 0 && o.RetainFor > 0 && o.RetainFor <= o.CompressAfter {
+		errs = append(errs, fmt.Errorf("schema: RetainFor (%s) must be longer than CompressAfter (%s)", o.RetainFor, o.CompressAfter))
+	}
+	return errors.Join(errs...)
+}
+
+// interval writes d as a PostgreSQL interval literal that reads well in
+// timescaledb_information.jobs, e.g. "8 days" or "1 day 12 hours".
+func interval(d time.Duration) string {
+	if d == 0 {
+		return "0"
+	}
+	var parts []string
+	for _, u := range []struct {
+		name string
+		size time.Duration
+	}{
+		{"day", 24 * time.Hour},
+		{"hour", time.Hour},
+		{"minute", time.Minute},
+		{"second", time.Second},
+		{"microsecond", time.Microsecond},
+	} {
+		n := d / u.size
+		if n == 0 {
+			continue
+		}
+		d -= n * u.size
+		name := u.name
+		if n != 1 && n != -1 {
+			name += "s"
+		}
+		parts = append(parts, fmt.Sprintf("%d %s", n, name))
+	}
+	return strings.Join(parts, " ")
+}
