@@ -1,0 +1,189 @@
+package normalize
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"time"
+
+	"kohaku/pkg/sora"
+)
+
+// The envelope's string fields that rows use, as indexes of envelope.str.
+const (
+	envLabel = iota
+	envVersion
+	envNodeName
+	envChannelID
+	envSessionID
+	envClientID
+	envConnectionID
+	envRole
+	envStrings
+)
+
+// The envelope's boolean fields, as indexes of envelope.flag.
+const (
+	envMultistream = iota
+	envSimulcast
+	envSpotlight
+	envFlags
+)
+
+// envelopeField says where a top-level field of a body goes and whether it must be there.
+type envelopeField struct {
+	name     string
+	str      int // index in envelope.str, or -1
+	flag     int // index in envelope.flag, or -1
+	required bool
+}
+
+// envelopeFields returns the top-level fields of a body of exporterType that have a place
+// in the rows, besides type, timestamp and stats (DESIGN.md section 2).
+func envelopeFields(exporterType string) []envelopeField {
+	common := []envelopeField{
+		{"label", envLabel, -1, true},
+		{"version", envVersion, -1, true},
+		{"node_name", envNodeName, -1, true},
+	}
+	if exporterType != sora.TypeUserAgent {
+		return common
+	}
+	return append(common,
+		envelopeField{"channel_id", envChannelID, -1, true},
+		envelopeField{"session_id", envSessionID, -1, true},
+		envelopeField{"client_id", envClientID, -1, true},
+		envelopeField{"connection_id", envConnectionID, -1, true},
+		envelopeField{"role", envRole, -1, false},
+		envelopeField{"multistream", -1, envMultistream, true},
+		envelopeField{"simulcast", -1, envSimulcast, true},
+		envelopeField{"spotlight", -1, envSpotlight, true},
+	)
+}
+
+// envelope is the decoded top level of a body.
+type envelope struct {
+	time  any // time.Time in UTC, boxed once for every row
+	str   [envStrings]any
+	flag  [envFlags]bool
+	stats int     // where the stats array starts in the body
+	extra []field // the fields without a column, in body order
+}
+
+// readEnvelope checks the top-level fields fs of a body of exporterType and decodes them.
+// As in any JSON decoding, the last of repeated fields counts.
+func readEnvelope(exporterType string, fs []field) (*envelope, error) {
+	if !sora.KnownType(exporterType) {
+		return nil, &DecodeError{Field: "type", Err: fmt.Errorf("%w %q", sora.ErrUnknownType, exporterType)}
+	}
+	env := &envelope{stats: -1}
+	known := envelopeFields(exporterType)
+	seen := make([]bool, len(known))
+	var typ, ts *field
+	for k := len(fs) - 1; k >= 0; k-- {
+		fd := &fs[k]
+		switch string(fd.key) {
+		case "type":
+			if typ == nil {
+				typ = fd
+			}
+			continue
+		case "timestamp":
+			if ts == nil {
+				ts = fd
+			}
+			continue
+		case "stats":
+			if env.stats < 0 {
+				if fd.tok != tokArray {
+					return nil, decodeErr("stats", "not an array")
+				}
+				env.stats = fd.pos
+			}
+			continue
+		}
+		n := slices.IndexFunc(known, func(e envelopeField) bool { return e.name == string(fd.key) })
+		switch {
+		case n >= 0 && seen[n]:
+		case n >= 0:
+			seen[n] = true
+			e := known[n]
+			if e.str >= 0 {
+				if fd.tok != tokString {
+					return nil, decodeErr(e.name, "not a string")
+				}
+				env.str[e.str] = stringValue(fd.raw)
+			} else {
+				if fd.tok != tokTrue && fd.tok != tokFalse {
+					return nil, decodeErr(e.name, "not a boolean")
+				}
+				env.flag[e.flag] = fd.tok == tokTrue
+			}
+		case !slices.ContainsFunc(env.extra, func(x field) bool { return bytes.Equal(x.key, fd.key) }):
+			env.extra = append(env.extra, *fd)
+		}
+	}
+	slices.Reverse(env.extra)
+
+	if typ == nil {
+		return nil, decodeErr("type", "missing")
+	}
+	if got := typeString(typ); got != exporterType {
+		return nil, decodeErr("type", "%q does not match the exporter type %q", got, exporterType)
+	}
+	if ts == nil {
+		return nil, decodeErr("timestamp", "missing")
+	}
+	if ts.tok != tokString {
+		return nil, decodeErr("timestamp", "not a string")
+	}
+	t, err := time.Parse(time.RFC3339Nano, stringValue(ts.raw))
+	if err != nil {
+		return nil, &DecodeError{Field: "timestamp", Err: err}
+	}
+	env.time = t.UTC()
+	for n, e := range known {
+		if e.required && !seen[n] {
+			return nil, decodeErr(e.name, "missing")
+		}
+	}
+	if env.stats < 0 {
+		return nil, decodeErr("stats", "missing")
+	}
+	return env, nil
+}
+
+// typeString returns the envelope's type for an error message.
+func typeString(fd *field) string {
+	if fd.tok == tokString {
+		return stringValue(fd.raw)
+	}
+	return string(fd.raw)
+}
+
+// connection returns the sora_connection row of a connection.user-agent envelope.
+func (env *envelope) connection(surrogates bool) (*Connection, error) {
+	str := func(k int) string { s, _ := env.str[k].(string); return s }
+	extra, err := jsonObject(env.extra, surrogates)
+	if err != nil {
+		return nil, &DecodeError{Err: err}
+	}
+	if extra == nil {
+		extra = []byte("{}")
+	}
+	return &Connection{
+		ConnectionID: str(envConnectionID),
+		ChannelID:    str(envChannelID),
+		SessionID:    str(envSessionID),
+		ClientID:     str(envClientID),
+		Role:         str(envRole),
+		Multistream:  env.flag[envMultistream],
+		Simulcast:    env.flag[envSimulcast],
+		Spotlight:    env.flag[envSpotlight],
+		Label:        str(envLabel),
+		Version:      str(envVersion),
+		NodeName:     str(envNodeName),
+		Time:         env.time.(time.Time),
+		Extra:        extra,
+	}, nil
+}

@@ -1,0 +1,112 @@
+package normalize
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"testing"
+
+	"kohaku/pkg/sora"
+)
+
+// FuzzLossless runs random stats arrays (element types, member names and values) through
+// Message inside a valid envelope: whatever element goes in must come back equal from its
+// row. The raw input is also given to Message as a whole body, which must never panic and
+// fail only with a *DecodeError.
+func FuzzLossless(f *testing.F) {
+	// Small seeds, so that the fuzzer minimizes fast: one element of each type.
+	seen := map[string]bool{}
+	for _, fx := range testBodies(f) {
+		var env struct{ Stats []json.RawMessage }
+		if err := json.Unmarshal(fx.Body, &env); err != nil {
+			f.Fatal(err)
+		}
+		for _, e := range env.Stats {
+			var head struct{ Type string }
+			_ = json.Unmarshal(e, &head)
+			if !seen[head.Type] {
+				seen[head.Type] = true
+				f.Add([]byte("[" + string(e) + "]"))
+			}
+		}
+	}
+	for _, ec := range edgeCases() {
+		f.Add([]byte(ec.stats))
+	}
+	f.Add([]byte(`[{"id":"x","type":"inbound-rtp","timestamp":1,"packetsLost":-1,"jitter":1e-7,"zz":{"a":[]}}]`))
+
+	f.Fuzz(func(t *testing.T, stats []byte) {
+		for _, typ := range []string{sora.TypeUserAgent, sora.TypeErlangVM} {
+			if _, err := Message(typ, stats); err != nil {
+				var de *DecodeError
+				if !errors.As(err, &de) {
+					t.Fatalf("Message(%s, input) error %T %v, want a *DecodeError", typ, err, err)
+				}
+			}
+		}
+
+		body := userAgentBody("01JD3K9Q2W8E5R7T1Y4U6I0F00", string(stats))
+		rows, err := Message(sora.TypeUserAgent, body)
+		if err != nil {
+			var de *DecodeError
+			if !errors.As(err, &de) {
+				t.Fatalf("Message error %T %v, want a *DecodeError", err, err)
+			}
+			return
+		}
+		checkLossless(t, body, rows)
+		checkRowTypes(t, rows)
+
+		erlang := bytes.Replace(body, []byte(`"type":"connection.user-agent"`), []byte(`"type":"node.erlang-vm"`), 1)
+		rows, err = Message(sora.TypeErlangVM, erlang)
+		if err != nil {
+			var de *DecodeError
+			if !errors.As(err, &de) {
+				t.Fatalf("Message(node.erlang-vm) error %T %v, want a *DecodeError", err, err)
+			}
+			return // the input repeated a top-level field, such as type
+		}
+		checkLossless(t, erlang, rows)
+		checkRowTypes(t, rows)
+	})
+}
+
+// checkRowTypes fails unless every value of rows has the Go type of its column's kind, so
+// that COPY cannot fail on it.
+func checkRowTypes(t *testing.T, rows *Rows) {
+	t.Helper()
+	for table, rs := range rows.Tables {
+		l := tables.byName[table]
+		for _, row := range rs {
+			for k, v := range row {
+				if v == nil {
+					continue
+				}
+				var ok bool
+				switch l.columns[k].kind {
+				case kindInt:
+					_, ok = v.(int64)
+				case kindFloat:
+					_, ok = v.(float64)
+				case kindText:
+					var s string
+					s, ok = v.(string)
+					ok = ok && !bytes.ContainsRune([]byte(s), 0)
+				case kindBool:
+					_, ok = v.(bool)
+				case kindJSON:
+					var b []byte
+					b, ok = v.([]byte)
+					// Valid JSON and UTF-8, without \u0000 or surrogate escapes, as jsonb wants.
+					surrogates, err := checkBody(b)
+					ok = ok && err == nil && !surrogates
+				default:
+					ok = k == colTime
+				}
+				if !ok {
+					t.Fatalf("%s.%s holds %T %v", table, l.columns[k].name, v, v)
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,221 @@
+package normalize
+
+import (
+	"strconv"
+
+	"kohaku/pkg/sora"
+)
+
+// Message turns one request body of the given exporter type (DESIGN.md section 2) into
+// rows. Every row's time is the envelope's timestamp, in UTC.
+//
+// A connection.user-agent body gives Rows.Connection and one row per stats element: in the
+// rtc_<type>_stats table of its type, with a typed column per W3C member and the other
+// members in extra, or whole in rtc_other_stats when its type has no table, when it has no
+// string type or id, or when its id repeats one already used in that table (the natural
+// key (connection_id, stats_id, time) must stay unique; such an element gets the stats_id
+// "stats[<index>]"). A node.erlang-vm body gives one sora_node_erlang_vm_memory row for its
+// first "erlang-vm-memory" element; any other element goes whole to rtc_other_stats with
+// connection_id "" and stats_id "<node_name>/stats[<index>]".
+//
+// Nothing is lost: a member whose value does not fit its column exactly (null, a string
+// for a number, a fraction or a value beyond int64 for an integer, a number that a float64
+// does not hold exactly) is kept as written in extra, which is NULL when empty, and
+// Restore gives every element back.
+//
+// Every error is a *DecodeError: the body can never become rows.
+func Message(exporterType string, body []byte) (*Rows, error) {
+	surrogates, err := checkBody(body)
+	if err != nil {
+		return nil, &DecodeError{Err: err}
+	}
+	sc := &scanner{d: body}
+	p := skipSpace(body, 0)
+	if tokenAt(body, p) != tokObject {
+		return nil, decodeErr("", "body is not a JSON object")
+	}
+	fs, _ := sc.object(p, nil)
+	if sc.err != nil {
+		return nil, &DecodeError{Err: sc.err}
+	}
+	sc.checked = true // every number of the body was checked once
+
+	env, err := readEnvelope(exporterType, fs)
+	if err != nil {
+		return nil, err
+	}
+	b := &builder{
+		sc:         sc,
+		surrogates: surrogates,
+		rows:       &Rows{Tables: map[string][][]any{}},
+		time:       env.time,
+		seen:       map[statsKey]struct{}{},
+	}
+	switch exporterType {
+	case sora.TypeUserAgent:
+		b.rows.Connection, err = env.connection(surrogates)
+		if err != nil {
+			return nil, err
+		}
+		b.channelID, b.sessionID, b.connectionID = env.str[envChannelID], env.str[envSessionID], env.str[envConnectionID]
+		err = b.elements(env.stats, b.userAgentElement)
+	case sora.TypeErlangVM:
+		b.label, b.version, b.nodeName = env.str[envLabel], env.str[envVersion], env.str[envNodeName]
+		b.connectionID = any("") // no connection, but the natural key needs a value
+		err = b.elements(env.stats, b.erlangElement)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return b.rows, nil
+}
+
+// statsKey is the natural key of a row within one message: its table and stats_id.
+type statsKey struct {
+	table *layout
+	id    string
+}
+
+// builder turns the stats elements of one message into rows.
+type builder struct {
+	sc         *scanner
+	surrogates bool // raw JSON must be normalized before jsonb takes it (see checkBody)
+	rows       *Rows
+	seen       map[statsKey]struct{}
+
+	// The leading values, boxed once and shared by every row.
+	time, channelID, sessionID, connectionID any
+	label, version, nodeName                 any
+	haveErlang                               bool // the erlang row was made
+
+	fields []field // the members of the element at hand, reused
+	done   []bool  // per column: a later member of the same name was already taken
+	extra  []field // the members without a column, reused
+}
+
+// elements calls one for every element of the stats array that starts at d[pos], with
+// the element's index and position; one returns where the element ends.
+func (b *builder) elements(pos int, one func(idx, pos int) (int, error)) error {
+	d := b.sc.d
+	p := skipSpace(d, pos+1)
+	for idx := 0; d[p] != ']'; idx++ {
+		if tokenAt(d, p) != tokObject {
+			return decodeErr("stats["+strconv.Itoa(idx)+"]", "not a JSON object")
+		}
+		end, err := one(idx, p)
+		if err != nil {
+			return err
+		}
+		p = skipSpace(d, end)
+		if d[p] == ',' {
+			p = skipSpace(d, p+1)
+		}
+	}
+	return nil
+}
+
+// add adds a row of l whose stats_id is id.
+func (b *builder) add(l *layout, id string, row []any) {
+	b.rows.Tables[l.name] = append(b.rows.Tables[l.name], row)
+	b.rows.Count++
+	if l != tables.erlang {
+		b.seen[statsKey{l, id}] = struct{}{}
+	}
+}
+
+// userAgentElement makes the row of the RTCStats element at d[pos].
+func (b *builder) userAgentElement(idx, pos int) (int, error) {
+	var end int
+	b.fields, end = b.sc.object(pos, b.fields[:0])
+	typeAt, idAt := b.last("type"), b.last("id")
+	var l *layout
+	var typ, id string
+	if typeAt >= 0 && b.fields[typeAt].tok == tokString {
+		typ = stringValue(b.fields[typeAt].raw)
+		l = tables.byType[typ]
+	}
+	hasID := idAt >= 0 && b.fields[idAt].tok == tokString
+	if hasID {
+		id = stringValue(b.fields[idAt].raw)
+	}
+	if l != nil && hasID && !b.taken(l, id) {
+		row := b.typedRow(l)
+		row[colChannelID], row[colSessionID], row[colConnectionID] = b.channelID, b.sessionID, b.connectionID
+		row[colStatsID] = id
+		if l.statsType >= 0 {
+			row[l.statsType] = typ
+		}
+		return end, b.finish(l, id, row)
+	}
+	// An element whose id its table already has (a repeated id) is kept under a derived id.
+	if !hasID || l != nil || b.taken(tables.other, id) {
+		id = b.derivedID("stats[" + strconv.Itoa(idx) + "]")
+	}
+	return end, b.otherRow(id, typeAt, b.sc.d[pos:end])
+}
+
+// erlangElement makes the row of the element at d[pos] of a node.erlang-vm message.
+func (b *builder) erlangElement(idx, pos int) (int, error) {
+	var end int
+	b.fields, end = b.sc.object(pos, b.fields[:0])
+	typeAt := b.last("type")
+	if !b.haveErlang && typeAt >= 0 && b.fields[typeAt].tok == tokString &&
+		stringValue(b.fields[typeAt].raw) == erlangVMType {
+		b.haveErlang = true
+		l := tables.erlang
+		row := b.typedRow(l)
+		row[colErlangLabel], row[colErlangVersion], row[colErlangNodeName] = b.label, b.version, b.nodeName
+		return end, b.finish(l, "", row)
+	}
+	node, _ := b.nodeName.(string)
+	return end, b.otherRow(b.derivedID(node+"/stats["+strconv.Itoa(idx)+"]"), typeAt, b.sc.d[pos:end])
+}
+
+// last returns the index in b.fields of the last member named key, -1 if there is none.
+func (b *builder) last(key string) int {
+	for k := len(b.fields) - 1; k >= 0; k-- {
+		if string(b.fields[k].key) == key {
+			return k
+		}
+	}
+	return -1
+}
+
+// taken reports whether id is already the stats_id of a row of l in this message.
+func (b *builder) taken(l *layout, id string) bool {
+	_, ok := b.seen[statsKey{l, id}]
+	return ok
+}
+
+// derivedID returns want, or want followed by as many "'" as make it unused in
+// rtc_other_stats (only an element whose own id looks derived can force that).
+func (b *builder) derivedID(want string) string {
+	for b.taken(tables.other, want) {
+		want += "'"
+	}
+	return want
+}
+
+// otherRow stores the element raw whole in rtc_other_stats.
+func (b *builder) otherRow(id string, typeAt int, raw []byte) error {
+	l := tables.other
+	row := make([]any, len(l.columns))
+	row[colTime], row[colStatsID] = b.time, id
+	row[colChannelID], row[colSessionID], row[colConnectionID] = b.channelID, b.sessionID, b.connectionID
+	if typeAt >= 0 && b.fields[typeAt].tok == tokString {
+		row[l.statsType] = stringValue(b.fields[typeAt].raw)
+	}
+	// The last "timestamp" member, as for typed tables; the element keeps it too.
+	if k := b.last("timestamp"); k >= 0 {
+		if v, ok := value(b.fields[k], kindFloat).(float64); ok {
+			row[l.statsTimestamp] = v
+		}
+	}
+	stats, err := b.rawJSON(raw)
+	if err != nil {
+		return &DecodeError{Err: err}
+	}
+	row[l.extra] = stats
+	b.add(l, id, row)
+	return nil
+}

@@ -1,0 +1,167 @@
+package normalize
+
+import (
+	"bytes"
+	"encoding/json"
+	"slices"
+)
+
+// typedRow fills the leading time and the typed columns of a row of l from b.fields and
+// collects the members without a column in b.extra. JSON gives the last of repeated
+// members, so the members are taken from the last one back, skipping names already taken.
+func (b *builder) typedRow(l *layout) []any {
+	row := make([]any, len(l.columns))
+	row[colTime] = b.time
+	if cap(b.done) < len(l.columns) {
+		b.done = make([]bool, len(l.columns))
+	}
+	b.done = b.done[:len(l.columns)]
+	clear(b.done)
+	b.extra = b.extra[:0]
+	for k := len(b.fields) - 1; k >= 0; k-- {
+		fd := b.fields[k]
+		col, ok := l.byMember[string(fd.key)]
+		switch key := string(fd.key); {
+		case ok:
+		case key == "type":
+			continue // the last one chose the table (and fills stats_type)
+		case key == "id" && l != tables.erlang:
+			continue // the last one is stats_id
+		case key == "timestamp" && l.statsTimestamp >= 0:
+			col, ok = l.statsTimestamp, true
+		}
+		if ok {
+			if b.done[col] {
+				continue
+			}
+			b.done[col] = true
+			if v := value(fd, l.columns[col].kind); v != nil {
+				row[col] = v
+				continue
+			}
+		} else if b.extraHas(fd.key) {
+			continue
+		}
+		b.extra = append(b.extra, fd)
+	}
+	return row
+}
+
+// finish adds the extra column and the row, whose stats_id is id.
+func (b *builder) finish(l *layout, id string, row []any) error {
+	for k := range row {
+		if row[k] != nil && l.columns[k].kind == kindJSON && k != l.extra {
+			v, err := b.rawJSON(row[k].([]byte))
+			if err != nil {
+				return &DecodeError{Err: err}
+			}
+			row[k] = v
+		}
+	}
+	if len(b.extra) > 0 {
+		slices.Reverse(b.extra) // collected last member first
+		x, err := jsonObject(b.extra, b.surrogates)
+		if err != nil {
+			return &DecodeError{Err: err}
+		}
+		row[l.extra] = x
+	}
+	b.add(l, id, row)
+	return nil
+}
+
+// extraHas reports whether b.extra has a member named key.
+func (b *builder) extraHas(key []byte) bool {
+	for _, fd := range b.extra {
+		if bytes.Equal(fd.key, key) {
+			return true
+		}
+	}
+	return false
+}
+
+// value returns the Go value of fd for a column of kind k, or nil when the JSON value does
+// not fit the column exactly.
+func value(fd field, k valueKind) any {
+	switch k {
+	case kindInt:
+		if fd.tok == tokNumber {
+			if v, ok := parseInt(fd.raw); ok {
+				return v
+			}
+		}
+	case kindFloat:
+		if fd.tok == tokNumber {
+			if v, ok := parseFloat(fd.raw); ok {
+				return v
+			}
+		}
+	case kindText:
+		if fd.tok == tokString {
+			return stringValue(fd.raw)
+		}
+	case kindBool:
+		switch fd.tok {
+		case tokTrue:
+			return true
+		case tokFalse:
+			return false
+		}
+	case kindJSON:
+		if fd.tok == tokObject {
+			return fd.raw // copied by finish
+		}
+	}
+	return nil
+}
+
+// rawJSON returns a copy of the JSON value v that jsonb accepts.
+func (b *builder) rawJSON(v []byte) ([]byte, error) {
+	if b.surrogates {
+		return normalizeJSON(v)
+	}
+	return append([]byte(nil), v...), nil
+}
+
+// jsonObject returns the JSON object of the members fs, nil when there are none.
+func jsonObject(fs []field, surrogates bool) ([]byte, error) {
+	if len(fs) == 0 {
+		return nil, nil
+	}
+	n := 2
+	for _, fd := range fs {
+		n += len(fd.key) + len(fd.raw) + 4
+	}
+	out := make([]byte, 0, n)
+	out = append(out, '{')
+	for k, fd := range fs {
+		if k > 0 {
+			out = append(out, ',')
+		}
+		out = appendKey(out, fd.key)
+		out = append(out, ':')
+		if surrogates {
+			v, err := normalizeJSON(fd.raw)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, v...)
+		} else {
+			out = append(out, fd.raw...)
+		}
+	}
+	return append(out, '}'), nil
+}
+
+// appendKey appends s as a JSON string.
+func appendKey(out []byte, s []byte) []byte {
+	for _, c := range s {
+		if c < 0x20 || c == '"' || c == '\\' {
+			q, _ := json.Marshal(string(s)) // cannot fail for a string
+			return append(out, q...)
+		}
+	}
+	out = append(out, '"')
+	out = append(out, s...)
+	return append(out, '"')
+}

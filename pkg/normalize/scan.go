@@ -1,0 +1,252 @@
+package normalize
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"unicode/utf8"
+)
+
+// The scanner walks a body that checkBody accepted, without building a tree: a stats
+// element becomes a list of members whose values are slices of the body, so that the
+// common path decodes each value once, straight into its column.
+
+// token is the JSON type of a value, from its first byte.
+type token uint8
+
+const (
+	tokString token = iota + 1
+	tokNumber
+	tokObject
+	tokArray
+	tokTrue
+	tokFalse
+	tokNull
+)
+
+// tokenAt returns the type of the value that starts at d[p].
+func tokenAt(d []byte, p int) token {
+	switch d[p] {
+	case '"':
+		return tokString
+	case '{':
+		return tokObject
+	case '[':
+		return tokArray
+	case 't':
+		return tokTrue
+	case 'f':
+		return tokFalse
+	case 'n':
+		return tokNull
+	}
+	return tokNumber
+}
+
+// scanner reads values out of a body that is valid JSON and valid UTF-8. The first number
+// PostgreSQL cannot store is remembered in err, as the body then cannot be stored.
+type scanner struct {
+	d       []byte
+	err     error
+	checked bool // every number was checked already: skip the check
+}
+
+func skipSpace(d []byte, p int) int {
+	for p < len(d) && (d[p] == ' ' || d[p] == '\n' || d[p] == '\r' || d[p] == '\t') {
+		p++
+	}
+	return p
+}
+
+// stringEnd returns the index after the string that starts at d[p] (a quote), and whether
+// it holds an escape.
+func stringEnd(d []byte, p int) (int, bool) {
+	escaped := false
+	p++
+	for {
+		q := p + bytes.IndexByte(d[p:], '"')
+		bs := bytes.IndexByte(d[p:q], '\\')
+		if bs < 0 {
+			return q + 1, escaped
+		}
+		escaped = true
+		p += bs + 2 // the backslash and the escaped byte; \uXXXX's hex digits are plain bytes
+	}
+}
+
+// valueEnd returns the index after the value that starts at d[p].
+func (sc *scanner) valueEnd(p int) int {
+	d := sc.d
+	switch tokenAt(d, p) {
+	case tokString:
+		end, _ := stringEnd(d, p)
+		return end
+	case tokTrue, tokNull:
+		return p + 4
+	case tokFalse:
+		return p + 5
+	case tokNumber:
+		return sc.numberEnd(p)
+	}
+	// An object or array: walk to the matching bracket, checking the numbers inside.
+	depth := 0
+	for {
+		switch c := d[p]; {
+		case c == '"':
+			p, _ = stringEnd(d, p)
+			continue
+		case c == '{' || c == '[':
+			depth++
+		case c == '}' || c == ']':
+			depth--
+			if depth == 0 {
+				return p + 1
+			}
+		case c == '-' || (c >= '0' && c <= '9'):
+			p = sc.numberEnd(p)
+			continue
+		}
+		p++
+	}
+}
+
+// numberEnd returns the index after the number that starts at d[p], and records in sc.err
+// a number that PostgreSQL's numeric (which jsonb uses for numbers) cannot hold.
+func (sc *scanner) numberEnd(p int) int {
+	d := sc.d
+	start := p
+	for p < len(d) && isNumberByte(d[p]) {
+		p++
+	}
+	if !sc.checked && sc.err == nil && !fitsNumeric(d[start:p]) {
+		sc.err = errors.New("number " + truncate(string(d[start:p])) + " is beyond what PostgreSQL numeric can store")
+	}
+	return p
+}
+
+func isNumberByte(c byte) bool {
+	return (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E'
+}
+
+// truncate shortens s for an error message.
+func truncate(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "..."
+	}
+	return s
+}
+
+// field is one member of an object: its decoded name and its raw value. The name is a
+// slice of the body unless it has escapes, so that reading a member allocates nothing.
+type field struct {
+	key []byte
+	raw []byte
+	pos int // where raw starts in the body
+	tok token
+}
+
+// object appends the members of the object that starts at d[p] to fs and returns them and
+// the index after the object.
+func (sc *scanner) object(p int, fs []field) ([]field, int) {
+	d := sc.d
+	p = skipSpace(d, p+1)
+	if d[p] == '}' {
+		return fs, p + 1
+	}
+	for {
+		kEnd, kEsc := stringEnd(d, p)
+		key := d[p+1 : kEnd-1]
+		if kEsc {
+			key = []byte(decodeString(d[p:kEnd], true))
+		}
+		p = skipSpace(d, kEnd)
+		p = skipSpace(d, p+1) // the colon
+		vEnd := sc.valueEnd(p)
+		fs = append(fs, field{key: key, raw: d[p:vEnd], pos: p, tok: tokenAt(d, p)})
+		p = skipSpace(d, vEnd)
+		if d[p] == '}' {
+			return fs, p + 1
+		}
+		p = skipSpace(d, p+1) // the comma
+	}
+}
+
+// decodeString returns the text of the string token raw.
+func decodeString(raw []byte, escaped bool) string {
+	if !escaped {
+		return string(raw[1 : len(raw)-1])
+	}
+	// Escapes are rare in stats; encoding/json gives them the same meaning (a lone
+	// surrogate becomes U+FFFD) as in the tests' reference decoding.
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return string(raw[1 : len(raw)-1]) // unreachable: checkBody validated the body
+	}
+	return s
+}
+
+// stringValue returns the text of a string value.
+func stringValue(raw []byte) string {
+	_, escaped := stringEnd(raw, 0)
+	return decodeString(raw, escaped)
+}
+
+// checkBody rejects what no row can hold: a body that is not JSON or not UTF-8 (PostgreSQL
+// text and jsonb need UTF-8), and the escape \u0000, which neither text nor jsonb accept.
+// It reports whether the body escapes a UTF-16 surrogate, which jsonb rejects when it is
+// unpaired, so that raw JSON values must be normalized before they are stored.
+func checkBody(body []byte) (surrogates bool, err error) {
+	if !utf8.Valid(body) {
+		return false, errors.New("body is not valid UTF-8")
+	}
+	if !json.Valid(body) {
+		var v any
+		err := json.Unmarshal(body, &v) // only for its description of the syntax error
+		if err == nil {
+			err = errors.New("invalid JSON")
+		}
+		return false, err
+	}
+	for rest := body; ; {
+		k := bytes.Index(rest, []byte(`\u`))
+		if k < 0 {
+			break
+		}
+		// An escape only when preceded by an even number of backslashes ("\\u" is not).
+		n := 0
+		for n < k && rest[k-1-n] == '\\' {
+			n++
+		}
+		if n%2 == 0 && k+6 <= len(rest) {
+			hex := rest[k+2 : k+6]
+			if string(hex) == "0000" {
+				return false, errors.New(`a string holds \u0000, which PostgreSQL text and jsonb cannot store`)
+			}
+			if hex[0] == 'd' || hex[0] == 'D' {
+				if c := hex[1] | 0x20; c >= '8' && c <= 'f' && (c <= '9' || c >= 'a') {
+					surrogates = true
+				}
+			}
+		}
+		rest = rest[k+2:]
+	}
+	return surrogates, nil
+}
+
+// normalizeJSON rewrites the raw JSON value v the way encoding/json reads it (a lone
+// surrogate escape becomes U+FFFD), keeping numbers as written, so that jsonb accepts it.
+func normalizeJSON(v []byte) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(v))
+	dec.UseNumber()
+	var x any
+	if err := dec.Decode(&x); err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(x); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+}
