@@ -1,0 +1,198 @@
+// Command sora-sim simulates Sora's stats exporter so that Kohaku's dashboards show
+// live-looking data without a Sora: it posts connection.user-agent reports for any number
+// of simulated connections, and the node's node.erlang-vm report, to a collector over
+// HTTP/2 (h2c for an http:// URL, h2 over TLS for https://).
+//
+// Every connection starts from a real Chromium capture (the project's fixtures) and evolves
+// like a call: counters grow at a bitrate of its own, gauges wander, packets are sometimes
+// lost. A progress line goes to stderr every second. The exit status is 1 when any request
+// did not get a 204, 2 for bad flags.
+//
+//	sora-sim --url http://127.0.0.1:5890/collector --connections 200 --interval 5s --duration 1m
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"kohaku/tools/internal/sim"
+)
+
+// config is what the flags set.
+type config struct {
+	url         string
+	connections int
+	channels    int
+	interval    time.Duration
+	duration    time.Duration
+	concurrency int
+	timeout     time.Duration
+	seed        uint64
+	erlangVM    bool
+	tls         sim.ClientOptions
+}
+
+func parseFlags(args []string, stderr io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("sora-sim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.url, "url", "http://127.0.0.1:5890/collector", "collector URL: http:// for h2c with prior knowledge, https:// for h2 over TLS")
+	fs.IntVar(&c.connections, "connections", 100, "simulated client connections, each reporting once per interval")
+	fs.IntVar(&c.channels, "channels", 4, "channels the connections are spread over (one session each)")
+	fs.DurationVar(&c.interval, "interval", 5*time.Second, "time between two reports of one connection; reports are spread over it")
+	fs.DurationVar(&c.duration, "duration", 0, "how long to run; 0 runs until interrupted")
+	fs.IntVar(&c.concurrency, "concurrency", 64, "most requests in flight at once")
+	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "limit of one request, from dial to the end of the answer")
+	fs.Uint64Var(&c.seed, "seed", 0, "random seed; the same seed gives the same connections (0: a new seed each run)")
+	fs.BoolVar(&c.erlangVM, "erlang-vm", true, "also send the node's node.erlang-vm report once per interval")
+	fs.StringVar(&c.tls.CAFile, "ca", "", "PEM file of the CA that signs the collector's certificate (https only; default: the system's)")
+	fs.StringVar(&c.tls.CertFile, "cert", "", "PEM client certificate for mutual TLS (https only; with --key)")
+	fs.StringVar(&c.tls.KeyFile, "key", "", "PEM private key of --cert")
+	fs.BoolVar(&c.tls.Insecure, "insecure", false, "do not verify the collector's certificate (https only; for tests)")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `Usage: sora-sim [flags]
+
+Simulates Sora's stats exporter: POSTs connection.user-agent reports of --connections
+simulated WebRTC connections every --interval to --url over HTTP/2, with counters that grow
+like a real call, and the node's node.erlang-vm report. Prints a progress line every second
+to stderr; exits 1 if any request did not get a 204.
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	switch {
+	case c.connections < 1:
+		return c, fmt.Errorf("--connections must be at least 1, got %d", c.connections)
+	case c.channels < 1:
+		return c, fmt.Errorf("--channels must be at least 1, got %d", c.channels)
+	case c.interval <= 0:
+		return c, fmt.Errorf("--interval must be positive, got %s", c.interval)
+	case c.duration < 0:
+		return c, fmt.Errorf("--duration must not be negative, got %s", c.duration)
+	case c.concurrency < 1:
+		return c, fmt.Errorf("--concurrency must be at least 1, got %d", c.concurrency)
+	case c.timeout < 0:
+		return c, fmt.Errorf("--timeout must not be negative, got %s", c.timeout)
+	}
+	c.tls.Timeout = c.timeout
+	return c, nil
+}
+
+func main() {
+	cfg, err := parseFlags(os.Args[1:], os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sora-sim:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	totals, err := run(ctx, cfg, os.Stderr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sora-sim:", err)
+		os.Exit(2)
+	}
+	if totals.Failed() > 0 {
+		os.Exit(1)
+	}
+}
+
+// run sends reports until the duration ends or ctx is done, printing progress to out, and
+// returns the final counts.
+func run(ctx context.Context, cfg config, out io.Writer) (sim.Totals, error) {
+	tmpl, err := sim.FixtureTemplate()
+	if err != nil {
+		return sim.Totals{}, err
+	}
+	seed := cfg.seed
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano())
+	}
+	conns, err := sim.NewConnections(tmpl, sim.Options{Connections: cfg.connections, Channels: cfg.channels, Seed: seed}, time.Now())
+	if err != nil {
+		return sim.Totals{}, err
+	}
+	var node *sim.Node
+	if cfg.erlangVM {
+		node = sim.NewNode(tmpl, seed)
+	}
+	client, err := sim.NewClient(cfg.url, cfg.tls)
+	if err != nil {
+		return sim.Totals{}, err
+	}
+	if cfg.duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, cfg.duration)
+		defer cancel()
+	}
+	fmt.Fprintf(out, "sora-sim: %d connections in %d channels, a report each every %s, to %s (seed %d)\n",
+		cfg.connections, min(cfg.channels, cfg.connections), cfg.interval, cfg.url, seed)
+
+	s := sim.NewSender(client, cfg.url, cfg.concurrency)
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { done <- s.Run(ctx, conns, node, cfg.interval) }()
+	ticker := time.NewTicker(time.Second)
+	defer ticker.Stop()
+	var prev sim.Totals
+	prevAt := start
+	for {
+		select {
+		case err := <-done:
+			t := s.Totals()
+			fmt.Fprintln(out, progress(t, prev, time.Since(start), time.Since(prevAt)))
+			fmt.Fprintf(out, "sora-sim: done: %d sent, %d answered 204, %d failed\n", t.Sent, t.NoContent, t.Failed())
+			return t, err
+		case now := <-ticker.C:
+			t := s.Totals()
+			fmt.Fprintln(out, progress(t, prev, now.Sub(start), now.Sub(prevAt)))
+			prev, prevAt = t, now
+		}
+	}
+}
+
+// progress formats one progress line: the counts so far and the rate of answers since the
+// previous line.
+func progress(t, prev sim.Totals, elapsed, since time.Duration) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s  sent %d  204 %d  other %d", elapsed.Truncate(time.Second), t.Sent, t.NoContent, t.Other)
+	if len(t.Statuses) > 0 {
+		codes := make([]int, 0, len(t.Statuses))
+		for code := range t.Statuses {
+			codes = append(codes, code)
+		}
+		sort.Ints(codes)
+		parts := make([]string, len(codes))
+		for i, code := range codes {
+			parts[i] = fmt.Sprintf("%d×%d", code, t.Statuses[code])
+		}
+		fmt.Fprintf(&b, " (%s)", strings.Join(parts, " "))
+	}
+	rate := 0.0
+	if since > 0 {
+		rate = float64(t.Done()-prev.Done()) / since.Seconds()
+	}
+	fmt.Fprintf(&b, "  errors %d  %.1f req/s", t.Errors, rate)
+	if t.Failed() > prev.Failed() && t.LastProblem != "" {
+		fmt.Fprintf(&b, "  last: %.160s", t.LastProblem)
+	}
+	return b.String()
+}

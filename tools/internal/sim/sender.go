@@ -1,0 +1,156 @@
+package sim
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"kohaku/pkg/sora"
+)
+
+// Totals counts the requests of a Sender.
+type Totals struct {
+	Sent        int64         // requests started
+	NoContent   int64         // answered 204: stored
+	Other       int64         // answered with another status
+	Errors      int64         // ended without an answer: connection failure, timeout
+	Statuses    map[int]int64 // the other statuses and how often each came
+	LastProblem string        // the latest other status or error, to show the operator why
+}
+
+// Done returns the number of requests that ended, answered or not.
+func (t Totals) Done() int64 { return t.NoContent + t.Other + t.Errors }
+
+// Failed returns the number of requests that ended without a 204.
+func (t Totals) Failed() int64 { return t.Other + t.Errors }
+
+// Sender posts reports to a collector with at most a fixed number of requests in flight.
+// Its methods are safe for concurrent use.
+type Sender struct {
+	client      *http.Client
+	url         string
+	concurrency int
+
+	mu     sync.Mutex
+	totals Totals
+}
+
+// NewSender returns a sender that posts to collectorURL with client, at most concurrency
+// requests at a time.
+func NewSender(client *http.Client, collectorURL string, concurrency int) *Sender {
+	return &Sender{client: client, url: collectorURL, concurrency: max(concurrency, 1),
+		totals: Totals{Statuses: map[int]int64{}}}
+}
+
+// job is one report to post.
+type job struct {
+	exporterType string
+	body         []byte
+}
+
+// Run sends a report of every connection, and of node unless it is nil, each interval
+// until ctx is done. Like Sora, it spreads the connections' reports evenly over the
+// interval rather than sending them in bursts. When the collector is slower than the
+// schedule, reports wait for a free request slot, so the achieved rate shows its capacity.
+// Run returns once the requests in flight have ended; they are not cancelled by ctx, only
+// bounded by the client's timeout.
+func (s *Sender) Run(ctx context.Context, conns []*Connection, node *Node, interval time.Duration) error {
+	if interval <= 0 {
+		return fmt.Errorf("sim: interval must be positive, got %s", interval)
+	}
+	jobs := make(chan job)
+	var wg sync.WaitGroup
+	reqCtx := context.WithoutCancel(ctx)
+	for range s.concurrency {
+		wg.Go(func() {
+			for j := range jobs {
+				s.post(reqCtx, j)
+			}
+		})
+	}
+	defer wg.Wait()
+	defer close(jobs)
+
+	reports := len(conns)
+	if node != nil {
+		reports++
+	}
+	if reports == 0 {
+		return nil
+	}
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	start := time.Now()
+	for tick := 0; ; tick++ {
+		base := start.Add(time.Duration(tick) * interval)
+		for i := range reports {
+			due := base.Add(interval * time.Duration(i) / time.Duration(reports))
+			if d := time.Until(due); d > 0 {
+				timer.Reset(d)
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-timer.C:
+				}
+			}
+			j := job{exporterType: sora.TypeUserAgent}
+			if node != nil && i == 0 {
+				j = job{exporterType: sora.TypeErlangVM, body: node.Report(time.Now())}
+			} else {
+				j.body = conns[i-(reports-len(conns))].Report(time.Now())
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case jobs <- j:
+			}
+		}
+	}
+}
+
+// post sends one report and counts its outcome.
+func (s *Sender) post(ctx context.Context, j job) {
+	s.count(func(t *Totals) { t.Sent++ })
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(j.body))
+	if err != nil {
+		s.count(func(t *Totals) { t.Errors++; t.LastProblem = err.Error() })
+		return
+	}
+	req.Header.Set("content-type", "application/json")
+	req.Header.Set(sora.HeaderExporterType, j.exporterType)
+	req.Header.Set("user-agent", "kohaku-sora-sim")
+	resp, err := s.client.Do(req)
+	if err != nil {
+		s.count(func(t *Totals) { t.Errors++; t.LastProblem = err.Error() })
+		return
+	}
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusNoContent {
+		s.count(func(t *Totals) { t.NoContent++ })
+		return
+	}
+	problem := fmt.Sprintf("%s: %s", resp.Status, strings.TrimSpace(string(answer)))
+	s.count(func(t *Totals) { t.Other++; t.Statuses[resp.StatusCode]++; t.LastProblem = problem })
+}
+
+func (s *Sender) count(f func(*Totals)) {
+	s.mu.Lock()
+	f(&s.totals)
+	s.mu.Unlock()
+}
+
+// Totals returns a snapshot of the counts so far.
+func (s *Sender) Totals() Totals {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.totals
+	t.Statuses = maps.Clone(s.totals.Statuses)
+	return t
+}
