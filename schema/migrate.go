@@ -27,6 +27,10 @@ type Result struct {
 	// Hypertables lists the stats tables configured as hypertables by this run, in name
 	// order; empty without TimescaleDB.
 	Hypertables []string
+	// ContinuousAggregates lists the minute layer of the per-minute RTP views, configured
+	// as continuous aggregates by this run; empty without TimescaleDB, where that layer is
+	// plain views.
+	ContinuousAggregates []string
 }
 
 // Migrate brings the database of conn to the embedded schema. It holds a session advisory
@@ -35,8 +39,12 @@ type Result struct {
 // own transaction, which records it too, so a failed migration leaves no trace and the next
 // run retries it. With TimescaleDB available it then (re)configures hypertables, compression
 // and policies from opts (zero fields take the defaults); without it, it logs a warning that
-// the tables are plain PostgreSQL tables. conn must not be inside a transaction. If the lock
-// cannot be released, conn is closed, which releases it.
+// the tables are plain PostgreSQL tables. Last, it brings the per-minute RTP views
+// (kohaku_inbound_rtp_1m, kohaku_outbound_rtp_1m and the minute layer under them, as
+// continuous aggregates with TimescaleDB, else as plain views) to this binary's definitions;
+// a continuous aggregate created by the run is refreshed over all the rows already stored,
+// which can take a while on a large database. conn must not be inside a transaction. If the
+// lock cannot be released, conn is closed, which releases it.
 func Migrate(ctx context.Context, conn *pgx.Conn, opts Options) (Result, error) {
 	opts = opts.withDefaults()
 	if err := opts.Validate(); err != nil {
@@ -113,12 +121,22 @@ func migrateLocked(ctx context.Context, conn *pgx.Conn, ms []Migration, opts Opt
 			opts.Logger.Warn("database schema is newer than this binary", "version", v, "name", name, "known_version", newest)
 		}
 	}
-	if !ts {
+	var ext string
+	if ts {
+		hts, err := configureHypertables(ctx, conn, opts)
+		res.Hypertables = hts
+		if err != nil {
+			return res, err
+		}
+		if ext, err = timescaleSchema(ctx, conn); err != nil {
+			return res, err
+		}
+	} else {
 		opts.Logger.Warn("TimescaleDB is not available: stats tables are plain PostgreSQL tables, nothing is compressed and no retention runs")
-		return res, nil
 	}
-	hts, err := configureHypertables(ctx, conn, opts)
-	res.Hypertables = hts
+	// After the hypertables: a continuous aggregate can only be made on a hypertable.
+	caggs, err := configureAggregates(ctx, conn, ext, opts)
+	res.ContinuousAggregates = caggs
 	return res, err
 }
 

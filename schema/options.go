@@ -31,7 +31,8 @@ type Options struct {
 	// the stream's MaxAge, so that replayed messages never land in compressed chunks; the
 	// writer checks that, since it knows the stream.
 	CompressAfter time.Duration
-	// RetainFor is the age after which a chunk is dropped.
+	// RetainFor is the age after which a chunk is dropped. The per-minute continuous
+	// aggregates keep their minutes as long.
 	RetainFor time.Duration
 	// Logger receives what Migrate does; nil discards it.
 	Logger *slog.Logger
