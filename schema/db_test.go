@@ -5,12 +5,13 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net/url"
 	"os"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"kohaku/pkg/testenv"
 )
 
 // testDatabase is the database that TestMain created for this package on the system
@@ -21,12 +22,11 @@ var testDatabase struct {
 }
 
 func TestMain(m *testing.M) {
-	admin := envOr("KOHAKU_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable")
-	name := "kohaku_test_" + randomSuffix()
-	testDatabase.url, testDatabase.err = createDatabase(admin, name)
+	var drop func() error
+	testDatabase.url, drop, testDatabase.err = testenv.NewDatabase(context.Background())
 	code := m.Run()
 	if testDatabase.err == nil {
-		if err := dropDatabase(admin, name); err != nil {
+		if err := drop(); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			code = 1
 		}
@@ -34,66 +34,19 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func createDatabase(admin, name string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		return "", err
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		return "", fmt.Errorf("create database %s: %w", name, err)
-	}
-	u, err := url.Parse(admin)
-	if err != nil {
-		return "", fmt.Errorf("KOHAKU_TEST_DATABASE_URL: %w", err)
-	}
-	u.Path = "/" + name
-	return u.String(), nil
-}
-
-func dropDatabase(admin, name string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		return fmt.Errorf("drop database %s: %w", name, err)
-	}
-	defer conn.Close(ctx)
-	// FORCE: a failed test may have left a connection open.
-	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-		return fmt.Errorf("drop database %s: %w", name, err)
-	}
-	return nil
-}
-
-// unavailable skips the test, or fails it when CI is set, because a service is missing.
-func unavailable(t testing.TB, service string, err error) {
-	t.Helper()
-	if os.Getenv("CI") != "" {
-		t.Fatalf("%s is required in CI and unavailable: %v", service, err)
-	}
-	t.Skipf("%s unavailable, test not run: %v", service, err)
-}
-
 // postgresURL returns the URL of this package's database on the system PostgreSQL.
 func postgresURL(t testing.TB) string {
 	t.Helper()
 	if testDatabase.err != nil {
-		unavailable(t, "PostgreSQL (KOHAKU_TEST_DATABASE_URL)", testDatabase.err)
+		testenv.Unavailable(t, "PostgreSQL (KOHAKU_TEST_DATABASE_URL)", testDatabase.err)
 	}
 	return testDatabase.url
 }
 
-// timescaleURL returns KOHAKU_TEST_TIMESCALEDB_URL, the database of a TimescaleDB server.
+// timescaleURL returns KOHAKU_TEST_TIMESCALEDB_URL, held for the test (see testenv.TimescaleDB).
 func timescaleURL(t testing.TB) string {
 	t.Helper()
-	u := os.Getenv("KOHAKU_TEST_TIMESCALEDB_URL")
-	if u == "" {
-		unavailable(t, "TimescaleDB", fmt.Errorf("KOHAKU_TEST_TIMESCALEDB_URL is not set (start one with shared/tools/timescaledb/start.sh)"))
-	}
-	return u
+	return testenv.TimescaleDB(t)
 }
 
 // schemaConns opens n connections to dbURL whose search_path is a new, empty schema, so each
@@ -164,11 +117,4 @@ func randomSuffix() string {
 	var b [6]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-func envOr(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return def
 }

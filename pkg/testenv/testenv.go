@@ -62,40 +62,54 @@ func SystemNATS(t testing.TB) string {
 // drops it when the test ends.
 func Database(t testing.TB) string {
 	t.Helper()
+	u, drop, err := NewDatabase(context.Background())
+	if err != nil {
+		Unavailable(t, "PostgreSQL", err)
+	}
+	t.Cleanup(func() {
+		if err := drop(); err != nil {
+			t.Error(err)
+		}
+	})
+	return u
+}
+
+// NewDatabase creates a fresh database as Database does, for a TestMain that shares one
+// database between the tests of a package. drop removes it.
+func NewDatabase(ctx context.Context) (dbURL string, drop func() error, err error) {
 	admin := env("KOHAKU_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable")
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	u, err := url.Parse(admin)
+	if err != nil {
+		return "", nil, fmt.Errorf("KOHAKU_TEST_DATABASE_URL: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, admin)
 	if err != nil {
-		Unavailable(t, "PostgreSQL", err)
+		return "", nil, err
 	}
 	defer conn.Close(ctx)
 	name := "kohaku_test_" + randomSuffix()
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("create database %s: %v", name, err)
-	}
-	t.Cleanup(func() { dropDatabase(t, admin, name) })
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatalf("KOHAKU_TEST_DATABASE_URL: %v", err)
+		return "", nil, fmt.Errorf("create database %s: %w", name, err)
 	}
 	u.Path = "/" + name
-	return u.String()
+	return u.String(), func() error { return dropDatabase(admin, name) }, nil
 }
 
-func dropDatabase(t testing.TB, admin, name string) {
+func dropDatabase(admin, name string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, admin)
 	if err != nil {
-		t.Errorf("drop database %s: connect: %v", name, err)
-		return
+		return fmt.Errorf("drop database %s: connect: %w", name, err)
 	}
 	defer conn.Close(ctx)
 	// FORCE: a test that failed may leave a pool connected.
 	if _, err := conn.Exec(ctx, fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", name)); err != nil {
-		t.Errorf("drop database %s: %v", name, err)
+		return fmt.Errorf("drop database %s: %w", name, err)
 	}
+	return nil
 }
 
 func randomSuffix() string {

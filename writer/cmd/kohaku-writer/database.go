@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"kohaku/schema"
+	"kohaku/writer/internal/store"
+)
+
+// openPool returns a pool for url; it connects lazily, so an unreachable database is not
+// an error here.
+func openPool(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	pc, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("KOHAKU_DATABASE_URL: %w", err)
+	}
+	if pc.ConnConfig.ConnectTimeout == 0 {
+		// An unreachable server must show as an outage soon, not after the OS gives up.
+		pc.ConnConfig.ConnectTimeout = 5 * time.Second
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("database pool: %w", err)
+	}
+	return pool, nil
+}
+
+// prepareDatabase creates the database when it does not exist and applies the schema
+// migrations. With retry it waits, with backoff, while the database cannot be reached.
+func prepareDatabase(ctx context.Context, cfg Config, pool *pgxpool.Pool, retry bool, log *slog.Logger) error {
+	opts := cfg.schemaOptions()
+	opts.Logger = log
+	wait := 250 * time.Millisecond
+	created := false
+	for attempt := 1; ; attempt++ {
+		res, err := schema.MigratePool(ctx, pool, opts)
+		if err == nil {
+			log.Info("database schema up to date", "database", pool.Config().ConnConfig.Database,
+				"applied", len(res.Applied), "timescaledb", res.TimescaleDB)
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if missingDatabase(err) && !created {
+			if err := createDatabase(ctx, pool.Config().ConnConfig, log); err != nil {
+				return err
+			}
+			created = true
+			continue
+		}
+		if !retry || !store.Transient(err) {
+			return fmt.Errorf("migrate the database: %w", err)
+		}
+		if attempt == 1 {
+			log.Warn("database unavailable, retrying", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
+
+// missingDatabase reports whether err says that the database does not exist.
+func missingDatabase(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "3D000" // invalid_catalog_name
+}
+
+// createDatabase creates the database of cc, connecting to the maintenance database
+// "postgres" of the same server.
+func createDatabase(ctx context.Context, cc *pgx.ConnConfig, log *slog.Logger) error {
+	name := cc.Database
+	mc := cc.Copy()
+	mc.Database = "postgres"
+	conn, err := pgx.ConnectConfig(ctx, mc)
+	if err != nil {
+		return fmt.Errorf("database %s does not exist, and creating it failed: %w", name, err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "42P04" { // duplicate_database: another writer was first
+			return nil
+		}
+		return fmt.Errorf("database %s does not exist, and creating it failed: %w", name, err)
+	}
+	log.Info("database created", "database", name)
+	return nil
+}
+
+// runMigrate is the migrate subcommand.
+func runMigrate(ctx context.Context, cfg Config, log *slog.Logger) error {
+	pool, err := openPool(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	return prepareDatabase(ctx, cfg, pool, false, log)
+}

@@ -1,0 +1,183 @@
+// Command kohaku-writer moves Sora's stats from the KOHAKU JetStream stream into
+// PostgreSQL (DESIGN.md). Subcommands:
+//
+//	run                            (default) write the stream into the database, exactly once
+//	migrate                        apply the schema migrations and exit
+//	replay --since T [--until T]   write a period of the stream again (RFC 3339 times)
+//
+// All configuration is environment variables with the KOHAKU_ prefix; -h lists them.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+
+	"kohaku/pkg/config"
+	"kohaku/pkg/logging"
+	"kohaku/schema"
+)
+
+// Config is the writer's configuration, read from KOHAKU_* environment variables.
+type Config struct {
+	config.NATS
+	config.Log
+
+	DatabaseURL   string        `split_words:"true" default:"postgres://postgres@127.0.0.1:5432/kohaku?sslmode=disable" desc:"PostgreSQL database to write; created at start when missing and KOHAKU_MIGRATE is true"`
+	AdminListen   string        `split_words:"true" default:":5892" desc:"address of /healthz, /readyz and /metrics"`
+	BatchSize     int           `split_words:"true" default:"500" desc:"most messages written in one transaction"`
+	BatchWait     time.Duration `split_words:"true" default:"200ms" desc:"how long a batch waits for more messages after its first"`
+	MaxAckPending int           `split_words:"true" default:"2000" desc:"most messages delivered to all writers and not yet acknowledged"`
+	AckWait       time.Duration `split_words:"true" default:"30s" desc:"time after which JetStream delivers an unacknowledged message again"`
+	WriteTimeout  time.Duration `split_words:"true" default:"1m" desc:"longest attempt to write one batch before it is retried"`
+	Migrate       bool          `default:"true" desc:"apply the schema migrations at start"`
+
+	EmbeddedNATS       bool   `envconfig:"EMBEDDED_NATS" default:"false" desc:"run the JetStream server inside the writer (single machine); KOHAKU_NATS_URL is then not used"`
+	EmbeddedNATSListen string `envconfig:"EMBEDDED_NATS_LISTEN" default:"127.0.0.1:4222" desc:"client address of the embedded JetStream server"`
+	EmbeddedNATSDir    string `envconfig:"EMBEDDED_NATS_DIR" default:"kohaku-nats" desc:"directory of the embedded JetStream server's data"`
+
+	ChunkInterval time.Duration `split_words:"true" default:"24h" desc:"TimescaleDB: time range of one chunk"`
+	CompressAfter time.Duration `split_words:"true" default:"192h" desc:"TimescaleDB: age after which chunks are compressed; must exceed KOHAKU_STREAM_MAX_AGE"`
+	RetainFor     time.Duration `split_words:"true" default:"1440h" desc:"TimescaleDB: age after which chunks are dropped"`
+}
+
+// Validate reports every invalid field.
+func (c Config) Validate() error {
+	errs := []error{c.NATS.Validate(), c.schemaOptions().Validate()}
+	if c.DatabaseURL == "" {
+		errs = append(errs, errors.New("KOHAKU_DATABASE_URL is empty"))
+	}
+	if c.BatchSize < 1 {
+		errs = append(errs, fmt.Errorf("KOHAKU_BATCH_SIZE must be at least 1, got %d", c.BatchSize))
+	}
+	if c.BatchWait < 0 {
+		errs = append(errs, fmt.Errorf("KOHAKU_BATCH_WAIT must not be negative, got %s", c.BatchWait))
+	}
+	if c.MaxAckPending < c.BatchSize {
+		errs = append(errs, fmt.Errorf("KOHAKU_MAX_ACK_PENDING (%d) must be at least KOHAKU_BATCH_SIZE (%d)", c.MaxAckPending, c.BatchSize))
+	}
+	if c.AckWait < time.Second {
+		errs = append(errs, fmt.Errorf("KOHAKU_ACK_WAIT must be at least 1s, got %s", c.AckWait))
+	}
+	if c.WriteTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("KOHAKU_WRITE_TIMEOUT must be positive, got %s", c.WriteTimeout))
+	}
+	if c.CompressAfter <= c.StreamMaxAge {
+		// A redelivered or replayed message would land in a compressed chunk, where the
+		// duplicate check and the insert are slow, or fail on older TimescaleDB.
+		errs = append(errs, fmt.Errorf("KOHAKU_COMPRESS_AFTER (%s) must be longer than KOHAKU_STREAM_MAX_AGE (%s): every message still in the stream must land in an uncompressed chunk",
+			c.CompressAfter, c.StreamMaxAge))
+	}
+	if c.EmbeddedNATS && c.EmbeddedNATSDir == "" {
+		errs = append(errs, errors.New("KOHAKU_EMBEDDED_NATS_DIR is empty"))
+	}
+	if c.EmbeddedNATS && c.StreamReplicas != 1 {
+		errs = append(errs, fmt.Errorf("KOHAKU_STREAM_REPLICAS must be 1 with the embedded JetStream server, got %d", c.StreamReplicas))
+	}
+	return errors.Join(errs...)
+}
+
+func (c Config) schemaOptions() schema.Options {
+	return schema.Options{ChunkInterval: c.ChunkInterval, CompressAfter: c.CompressAfter, RetainFor: c.RetainFor}
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `Usage: kohaku-writer [run | migrate | replay --since T [--until T]]
+
+  run       (default) write the KOHAKU stream into the database, exactly once
+  migrate   apply the schema migrations and exit
+  replay    write the stream's messages from --since (and up to --until) again;
+            times in RFC 3339, e.g. 2025-01-31T09:00:00Z
+
+`
+
+// run runs the subcommand in args and returns the exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	cmd := "run"
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	var cfg Config
+	fs := flag.NewFlagSet("kohaku-writer "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stdout, usage)
+		if cmd == "replay" {
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			fmt.Fprintln(stdout)
+		}
+		tw := tabwriter.NewWriter(stdout, 1, 0, 4, ' ', 0)
+		envconfig.Usagef(config.Prefix, &cfg, tw, envconfig.DefaultTableFormat)
+		tw.Flush()
+	}
+	var since, until string
+	if cmd == "replay" {
+		fs.StringVar(&since, "since", "", "replay messages that arrived at or after this time (RFC 3339), required")
+		fs.StringVar(&until, "until", "", "replay messages that arrived up to this time (RFC 3339); default: the stream's last message")
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "kohaku-writer: unexpected arguments %q\n\n%s", fs.Args(), usage)
+		return 2
+	}
+	if cmd != "run" && cmd != "migrate" && cmd != "replay" {
+		fmt.Fprintf(stderr, "kohaku-writer: unknown subcommand %q\n\n%s", cmd, usage)
+		return 2
+	}
+
+	if err := envconfig.Process(config.Prefix, &cfg); err != nil {
+		fmt.Fprintf(stderr, "kohaku-writer: configuration: %v\n", err)
+		return 2
+	}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintf(stderr, "kohaku-writer: configuration:\n%v\n", err)
+		return 2
+	}
+	log, err := logging.New(stderr, cfg.LogFormat, cfg.LogLevel)
+	if err != nil {
+		fmt.Fprintf(stderr, "kohaku-writer: configuration: %v\n", err)
+		return 2
+	}
+
+	// SIGTERM (docker stop, systemd) and SIGINT end the work gracefully: the batch in
+	// hand is committed and acknowledged first.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+
+	switch cmd {
+	case "migrate":
+		err = runMigrate(ctx, cfg, log)
+	case "replay":
+		var r replayRange
+		if r, err = parseRange(since, until); err != nil {
+			fmt.Fprintf(stderr, "kohaku-writer replay: %v\n", err)
+			return 2
+		}
+		err = runReplay(ctx, cfg, r, log, stderr)
+	default:
+		err = runWriter(ctx, cfg, log)
+	}
+	if err != nil {
+		log.Error("kohaku-writer "+cmd+" failed", "err", err)
+		return 1
+	}
+	return 0
+}

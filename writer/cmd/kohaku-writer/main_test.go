@@ -1,0 +1,352 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"kohaku/pkg/stream"
+	"kohaku/pkg/testenv"
+	"kohaku/writer/internal/writertest"
+)
+
+// binDir holds the kohaku-writer binary that the process tests run, built once.
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "kohaku-writer-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := writertest.Run(m)
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+var build struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// writerBinary builds kohaku-writer from this package, once per test binary.
+func writerBinary(t *testing.T) string {
+	t.Helper()
+	build.once.Do(func() {
+		build.path = filepath.Join(binDir, "kohaku-writer")
+		out, err := exec.Command("go", "build", "-o", build.path, ".").CombinedOutput()
+		if err != nil {
+			build.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if build.err != nil {
+		t.Fatal(build.err)
+	}
+	return build.path
+}
+
+// process is a kohaku-writer process run by a test.
+type process struct {
+	cmd    *exec.Cmd
+	admin  string
+	output *syncBuffer
+	done   chan struct{}
+	err    error // of Wait, once done is closed
+}
+
+// syncBuffer is a bytes.Buffer for a process's output, read while it is written.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// freeAddr returns a loopback address with a port that was free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// startWriter runs kohaku-writer with args and the environment env (KOHAKU_ variables of
+// the test's own environment are dropped); the test's end kills it if it still runs.
+func startWriter(t *testing.T, env map[string]string, args ...string) *process {
+	t.Helper()
+	p := &process{admin: freeAddr(t), output: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd = exec.Command(writerBinary(t), args...)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "KOHAKU_") {
+			p.cmd.Env = append(p.cmd.Env, kv)
+		}
+	}
+	p.cmd.Env = append(p.cmd.Env, "KOHAKU_ADMIN_LISTEN="+p.admin, "KOHAKU_LOG_FORMAT=json", "KOHAKU_BATCH_WAIT=50ms")
+	for k, v := range env {
+		p.cmd.Env = append(p.cmd.Env, k+"="+v)
+	}
+	p.cmd.Stdout, p.cmd.Stderr = p.output, p.output
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start kohaku-writer: %v", err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		<-p.done
+		if t.Failed() {
+			t.Logf("kohaku-writer %v output:\n%s", args, p.output)
+		}
+	})
+	return p
+}
+
+// wait waits for the process to exit and returns its exit code.
+func (p *process) wait(t *testing.T, timeout time.Duration) int {
+	t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(timeout):
+		t.Fatalf("kohaku-writer did not exit within %s", timeout)
+	}
+	var exit *exec.ExitError
+	if errors.As(p.err, &exit) {
+		return exit.ExitCode()
+	}
+	if p.err != nil {
+		t.Fatalf("kohaku-writer: %v", p.err)
+	}
+	return 0
+}
+
+// get returns the status and body of an admin endpoint.
+func (p *process) get(path string) (int, string, error) {
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get("http://" + p.admin + path)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+func (p *process) waitReady(t *testing.T) {
+	t.Helper()
+	testenv.Eventually(t, 60*time.Second, func() error {
+		select {
+		case <-p.done:
+			t.Fatalf("kohaku-writer exited: %v\n%s", p.err, p.output)
+		default:
+		}
+		code, body, err := p.get("/readyz")
+		if err != nil {
+			return err
+		}
+		if code != http.StatusOK {
+			return fmt.Errorf("/readyz: %d %s", code, body)
+		}
+		return nil
+	})
+}
+
+func TestCrashedWriterLosesNothing(t *testing.T) {
+	js := writertest.NewJetStream(t)
+	db := writertest.EmptyDatabase(t) // the writer migrates it
+	env := map[string]string{
+		"KOHAKU_NATS_URL":     js.Server.URL(),
+		"KOHAKU_DATABASE_URL": db,
+		"KOHAKU_BATCH_SIZE":   "10",
+		// Short: messages delivered to the killed writer come again soon.
+		"KOHAKU_ACK_WAIT": "2s",
+	}
+	msgs := writertest.Messages(t, 300)
+	want := writertest.Expect(t, msgs)
+
+	first := startWriter(t, env)
+	first.waitReady(t)
+	pool := writertest.Pool(t, db)
+
+	// A stream of messages, published while the writer writes and is killed.
+	published := make(chan error, 1)
+	go func() {
+		for i, m := range msgs {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_, err := js.JS.PublishMsg(ctx, writertest.NATSMsg(m, stream.MsgID(m.ExporterType, m.Body)))
+			cancel()
+			if err != nil {
+				published <- fmt.Errorf("publish message %d: %w", i, err)
+				return
+			}
+			time.Sleep(time.Millisecond) // a stream, not a burst
+		}
+		published <- nil
+	}()
+	testenv.Eventually(t, 60*time.Second, func() error {
+		got, err := writertest.Count(context.Background(), pool)
+		if err != nil {
+			return err
+		}
+		if got["rtc_peer_connection_stats"] < 20 {
+			return errors.New("the writer has not stored much yet")
+		}
+		return nil
+	})
+	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	first.wait(t, 10*time.Second)
+	select {
+	case err := <-published:
+		t.Logf("the publisher had finished when the writer was killed (%v): the crash was at the end of the stream", err)
+		published <- err
+	default:
+	}
+
+	second := startWriter(t, env)
+	if err := <-published; err != nil {
+		t.Fatal(err)
+	}
+	writertest.WaitCounts(t, pool, want, 60*time.Second)
+
+	// SIGTERM: the writer finishes what it holds and exits cleanly.
+	if err := second.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := second.wait(t, 30*time.Second); code != 0 {
+		t.Errorf("exit code after SIGTERM: %d, want 0\n%s", code, second.output)
+	}
+	if d := want.Diff(mustCount(t, pool)); d != "" {
+		t.Errorf("after SIGTERM: %s", d)
+	}
+}
+
+func mustCount(t *testing.T, pool *pgxpool.Pool) writertest.Counts {
+	t.Helper()
+	got, err := writertest.Count(context.Background(), pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+func TestEmbeddedJetStream(t *testing.T) {
+	db := writertest.Database(t)
+	listen := freeAddr(t)
+	p := startWriter(t, map[string]string{
+		"KOHAKU_EMBEDDED_NATS":        "true",
+		"KOHAKU_EMBEDDED_NATS_LISTEN": listen,
+		"KOHAKU_EMBEDDED_NATS_DIR":    t.TempDir(),
+		"KOHAKU_DATABASE_URL":         db,
+	})
+	p.waitReady(t)
+
+	nc := writertest.Connect(t, "nats://"+listen)
+	msgs := writertest.Messages(t, 20)
+	for _, m := range msgs {
+		nc.Publish(t, m)
+	}
+	pool := writertest.Pool(t, db)
+	writertest.WaitCounts(t, pool, writertest.Expect(t, msgs), 60*time.Second)
+
+	code, body, err := p.get("/metrics")
+	if err != nil || code != http.StatusOK {
+		t.Fatalf("/metrics: %d, %v", code, err)
+	}
+	for _, name := range []string{"kohaku_writer_rows_total", "kohaku_writer_messages_total", "kohaku_writer_copy_seconds",
+		"kohaku_writer_batch_messages", "kohaku_writer_consumer_pending_messages", "kohaku_writer_database_up"} {
+		if !strings.Contains(body, name) {
+			t.Errorf("/metrics lacks %s", name)
+		}
+	}
+	if code, _, err := p.get("/healthz"); err != nil || code != http.StatusOK {
+		t.Errorf("/healthz: %d, %v", code, err)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.wait(t, 30*time.Second); code != 0 {
+		t.Errorf("exit code after SIGTERM: %d, want 0", code)
+	}
+}
+
+func TestEmbeddedJetStreamPortTaken(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	p := startWriter(t, map[string]string{
+		"KOHAKU_EMBEDDED_NATS":        "true",
+		"KOHAKU_EMBEDDED_NATS_LISTEN": l.Addr().String(),
+		"KOHAKU_EMBEDDED_NATS_DIR":    t.TempDir(),
+		"KOHAKU_DATABASE_URL":         "postgres://postgres@127.0.0.1:1/none?sslmode=disable",
+	})
+	if code := p.wait(t, 30*time.Second); code != 1 {
+		t.Errorf("exit code %d, want 1", code)
+	}
+	if out := p.output.String(); !strings.Contains(out, l.Addr().String()+" is taken") {
+		t.Errorf("output does not say that the port is taken:\n%s", out)
+	}
+}
+
+func TestReplayCommand(t *testing.T) {
+	js := writertest.NewJetStream(t)
+	msgs := writertest.Messages(t, 30)
+	since := time.Now().Add(-time.Minute)
+	for _, m := range msgs {
+		js.Publish(t, m)
+	}
+	db := writertest.Database(t) // as if restored from a backup older than the stream
+	p := startWriter(t, map[string]string{"KOHAKU_NATS_URL": js.Server.URL(), "KOHAKU_DATABASE_URL": db},
+		"replay", "--since", since.Format(time.RFC3339))
+	if code := p.wait(t, 60*time.Second); code != 0 {
+		t.Fatalf("replay exit code %d, want 0\n%s", code, p.output)
+	}
+	if out := p.output.String(); !strings.Contains(out, "replay: 30 messages") {
+		t.Errorf("no final progress line for 30 messages:\n%s", out)
+	}
+	writertest.WaitCounts(t, writertest.Pool(t, db), writertest.Expect(t, msgs), time.Second)
+}
+
+func TestMigrateCommand(t *testing.T) {
+	db := writertest.EmptyDatabase(t)
+	for range 2 { // the second run finds nothing to do
+		p := startWriter(t, map[string]string{"KOHAKU_DATABASE_URL": db}, "migrate")
+		if code := p.wait(t, 60*time.Second); code != 0 {
+			t.Fatalf("migrate exit code %d, want 0\n%s", code, p.output)
+		}
+	}
+	if d := writertest.Expect(t, nil).Diff(mustCount(t, writertest.Pool(t, db))); d != "" {
+		t.Errorf("after migrate: %s", d)
+	}
+}

@@ -1,0 +1,298 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"kohaku/pkg/stream"
+	"kohaku/writer/internal/store"
+)
+
+// Options configure a Consumer. Zero fields take the defaults named.
+type Options struct {
+	// Durable is the name of the durable consumer, stream.Consumer ("kohaku-writer") by
+	// default; writers with the same name share the messages.
+	Durable string
+	// BatchSize is the most messages written in one transaction (500).
+	BatchSize int
+	// BatchWait is how long a batch waits for more messages after its first (200ms).
+	BatchWait time.Duration
+	// MaxAckPending is the most messages delivered to all writers of the consumer and
+	// not yet acknowledged (4 * BatchSize).
+	MaxAckPending int
+	// AckWait is how long JetStream waits for an acknowledgement before it delivers a
+	// message again (30s).
+	AckWait time.Duration
+	// RetryMin and RetryMax bound the backoff between attempts to write a batch (100ms, 5s).
+	RetryMin, RetryMax time.Duration
+	// WriteTimeout bounds one attempt to write a batch (1m).
+	WriteTimeout time.Duration
+	// LagEvery is how often the consumer's state is read for the lag metrics (5s).
+	LagEvery time.Duration
+	// Logger receives what the consumer does (discarded when nil).
+	Logger *slog.Logger
+	// Registerer takes the consumer's metrics (a new registry when nil).
+	Registerer prometheus.Registerer
+}
+
+func (o Options) withDefaults() Options {
+	if o.Durable == "" {
+		o.Durable = stream.Consumer
+	}
+	if o.BatchSize == 0 {
+		o.BatchSize = 500
+	}
+	if o.BatchWait == 0 {
+		o.BatchWait = 200 * time.Millisecond
+	}
+	if o.MaxAckPending == 0 {
+		o.MaxAckPending = 4 * o.BatchSize
+	}
+	if o.AckWait == 0 {
+		o.AckWait = 30 * time.Second
+	}
+	if o.RetryMin == 0 {
+		o.RetryMin = 100 * time.Millisecond
+	}
+	if o.RetryMax == 0 {
+		o.RetryMax = 5 * time.Second
+	}
+	if o.WriteTimeout == 0 {
+		o.WriteTimeout = time.Minute
+	}
+	if o.LagEvery == 0 {
+		o.LagEvery = 5 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Registerer == nil {
+		o.Registerer = prometheus.NewRegistry()
+	}
+	return o
+}
+
+// Validate reports the first invalid field of o, after defaults.
+func (o Options) Validate() error {
+	switch {
+	case o.BatchSize < 1:
+		return fmt.Errorf("ingest: BatchSize must be at least 1, got %d", o.BatchSize)
+	case o.BatchWait < 0:
+		return fmt.Errorf("ingest: BatchWait must not be negative, got %s", o.BatchWait)
+	case o.MaxAckPending < o.BatchSize:
+		// Fewer could never fill a batch: every batch would wait for BatchWait.
+		return fmt.Errorf("ingest: MaxAckPending (%d) must be at least BatchSize (%d)", o.MaxAckPending, o.BatchSize)
+	case o.AckWait < time.Second:
+		return fmt.Errorf("ingest: AckWait must be at least 1s, got %s", o.AckWait)
+	case o.RetryMin <= 0 || o.RetryMax < o.RetryMin:
+		return fmt.Errorf("ingest: want 0 < RetryMin (%s) <= RetryMax (%s)", o.RetryMin, o.RetryMax)
+	case o.WriteTimeout <= 0:
+		return fmt.Errorf("ingest: WriteTimeout must be positive, got %s", o.WriteTimeout)
+	}
+	return nil
+}
+
+// Consumer pulls from the durable consumer and writes what it pulls. Each message is
+// acknowledged after the transaction that stored it committed, or terminated after the one
+// that dead-lettered it; a message that is neither comes again, and the store's natural
+// keys make that harmless.
+type Consumer struct {
+	js  jetstream.JetStream
+	st  *store.Store
+	o   Options
+	m   *metrics
+	log *slog.Logger
+	r   *retrier
+
+	bound   atomic.Bool
+	stalled atomic.Pointer[error] // why the held batch cannot be written, nil when it can
+}
+
+// New returns a Consumer of the KOHAKU stream in js writing to st. It fails on invalid
+// options. Nothing happens until Run.
+func New(js jetstream.JetStream, st *store.Store, o Options) (*Consumer, error) {
+	o = o.withDefaults()
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	c := &Consumer{js: js, st: st, o: o, m: newMetrics(o.Registerer), log: o.Logger.With("consumer", o.Durable)}
+	c.r = &retrier{st: st, log: c.log, min: o.RetryMin, max: o.RetryMax, timeout: o.WriteTimeout, stalled: c.setStalled}
+	return c, nil
+}
+
+func (c *Consumer) setStalled(err error) {
+	if err == nil {
+		c.stalled.Store(nil)
+		c.m.stalled.Set(0)
+		return
+	}
+	c.stalled.Store(&err)
+	c.m.stalled.Set(1)
+}
+
+// Ready reports why the consumer cannot write now: NATS is not connected, it is not bound
+// to the durable consumer, its batch cannot be written, or the database does not answer.
+func (c *Consumer) Ready(ctx context.Context) error {
+	if nc := c.js.Conn(); !nc.IsConnected() {
+		return fmt.Errorf("NATS not connected (%s)", nc.Status())
+	}
+	if !c.bound.Load() {
+		return fmt.Errorf("consumer %s of stream %s is not bound", c.o.Durable, stream.Name)
+	}
+	if p := c.stalled.Load(); p != nil {
+		return fmt.Errorf("cannot write to the database: %w", *p)
+	}
+	return c.st.Ping(ctx)
+}
+
+// Run binds the durable consumer, creating or updating it (waiting while JetStream cannot
+// be reached), and writes batches until ctx ends. Then it finishes the batch it holds
+// (commit, then acknowledge) unless the database is failing, and returns nil: what it did
+// not acknowledge is delivered again later. It binds again when pulling fails, for example
+// when the consumer was deleted. It returns an error only when it cannot go on.
+func (c *Consumer) Run(ctx context.Context) error {
+	for {
+		cons, err := c.bind(ctx)
+		if err != nil {
+			return nil // ctx ended
+		}
+		err = c.pull(ctx, cons)
+		if ctx.Err() != nil {
+			return nil
+		}
+		c.log.Warn("pulling from the consumer failed, binding again", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(c.o.RetryMin):
+		}
+	}
+}
+
+// bind creates or updates the durable consumer, retrying with backoff until it succeeds or
+// ctx ends.
+func (c *Consumer) bind(ctx context.Context) (jetstream.Consumer, error) {
+	cfg := jetstream.ConsumerConfig{
+		Durable:       c.o.Durable,
+		Description:   "Kohaku writers: stream messages into PostgreSQL",
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       c.o.AckWait,
+		// Unlimited: a database outage may take many AckWaits, and messages that can
+		// never be stored are terminated by the writer itself.
+		MaxDeliver:    -1,
+		MaxAckPending: c.o.MaxAckPending,
+	}
+	wait := c.o.RetryMin
+	for attempt := 1; ; attempt++ {
+		cons, err := c.js.CreateOrUpdateConsumer(ctx, stream.Name, cfg)
+		if err == nil {
+			if attempt > 1 {
+				c.log.Info("consumer bound", "attempts", attempt)
+			}
+			return cons, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if attempt == 1 {
+			c.log.Warn("cannot bind the consumer, retrying", "stream", stream.Name, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, c.o.RetryMax)
+	}
+}
+
+// pull writes batches from cons until ctx ends or pulling fails.
+func (c *Consumer) pull(ctx context.Context, cons jetstream.Consumer) error {
+	// The pull buffer holds one batch: the next batch arrives while this one is written,
+	// and a writer that is stuck holds at most three batches (written, decoded, buffered).
+	it, err := cons.Messages(jetstream.PullMaxMessages(c.o.BatchSize))
+	if err != nil {
+		return fmt.Errorf("pull from consumer %s: %w", c.o.Durable, err)
+	}
+	defer it.Stop()
+	c.bound.Store(true)
+	defer c.bound.Store(false)
+	lctx, stopLag := context.WithCancel(ctx)
+	defer stopLag()
+	go c.watchLag(lctx, cons)
+
+	return pipeline(ctx, it, c.o.BatchSize, c.o.BatchWait, nil, func(b *batch) error { return c.flush(ctx, b) })
+}
+
+// flush writes b, retrying until it succeeds or ctx ends, then acknowledges its messages:
+// Ack for the stored, Term for the dead-lettered. Acks are not awaited: one that is lost
+// makes JetStream deliver the message again, and the duplicate is found by its keys.
+func (c *Consumer) flush(ctx context.Context, b *batch) error {
+	msgs := b.msgs
+	c.m.redeliveries.Add(float64(b.again))
+	c.m.batchMessages.Observe(float64(len(msgs)))
+	keepAlive := func() {
+		for _, m := range msgs {
+			m.InProgress() // best effort: a lost one means a redelivery, no loss
+		}
+	}
+	res, err := c.r.write(ctx, b.items, keepAlive, c.o.AckWait/3)
+	if err != nil {
+		return err
+	}
+	var ackErr error
+	failed, dead := 0, 0
+	for i, m := range msgs {
+		var err error
+		if dead < len(res.Dead) && res.Dead[dead] == i {
+			dead++
+			// Term, not TermWithReason: nats-server before 2.10.4 ignores the latter.
+			err = m.Term()
+		} else {
+			err = m.Ack()
+		}
+		if err != nil {
+			failed++
+			ackErr = err
+		}
+	}
+	if failed > 0 {
+		c.m.ackErrors.Add(float64(failed))
+		c.log.Warn("acknowledgements not sent; those messages will come again", "messages", failed, "err", ackErr)
+	}
+	if meta, err := msgs[len(msgs)-1].Metadata(); err == nil {
+		c.m.pending.Set(float64(meta.NumPending))
+	}
+	return nil
+}
+
+// watchLag keeps the lag gauges current, also while no message arrives or the batch is
+// stuck, until ctx ends.
+func (c *Consumer) watchLag(ctx context.Context, cons jetstream.Consumer) {
+	t := time.NewTicker(c.o.LagEvery)
+	defer t.Stop()
+	for {
+		ictx, cancel := context.WithTimeout(ctx, c.o.LagEvery)
+		info, err := cons.Info(ictx)
+		cancel()
+		if err == nil {
+			c.m.pending.Set(float64(info.NumPending))
+			c.m.ackPending.Set(float64(info.NumAckPending))
+		} else if !errors.Is(err, context.Canceled) {
+			c.log.Debug("cannot read the consumer's state", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

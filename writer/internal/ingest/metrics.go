@@ -1,0 +1,47 @@
+package ingest
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// metrics are the consumer's Prometheus metrics; the store counts what it writes.
+type metrics struct {
+	batchMessages prometheus.Histogram
+	redeliveries  prometheus.Counter
+	pending       prometheus.Gauge
+	ackPending    prometheus.Gauge
+	stalled       prometheus.Gauge
+	ackErrors     prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	f := promauto.With(reg)
+	return &metrics{
+		batchMessages: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "kohaku_writer_batch_messages",
+			Help:    "Messages per batch written.",
+			Buckets: []float64{1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000},
+		}),
+		redeliveries: f.NewCounter(prometheus.CounterOpts{
+			Name: "kohaku_writer_redeliveries_total",
+			Help: "Messages that JetStream delivered more than once (ack timeout, crashed writer).",
+		}),
+		pending: f.NewGauge(prometheus.GaugeOpts{
+			Name: "kohaku_writer_consumer_pending_messages",
+			Help: "Messages in the stream not yet delivered to the kohaku-writer consumer: the writers' lag.",
+		}),
+		ackPending: f.NewGauge(prometheus.GaugeOpts{
+			Name: "kohaku_writer_consumer_ack_pending_messages",
+			Help: "Messages delivered to the kohaku-writer consumer and not yet acknowledged.",
+		}),
+		stalled: f.NewGauge(prometheus.GaugeOpts{
+			Name: "kohaku_writer_stalled",
+			Help: "1 while this writer holds a batch it cannot write and is retrying.",
+		}),
+		ackErrors: f.NewCounter(prometheus.CounterOpts{
+			Name: "kohaku_writer_ack_errors_total",
+			Help: "Acknowledgements that could not be sent; their messages come again and are found as duplicates.",
+		}),
+	}
+}

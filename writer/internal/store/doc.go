@@ -1,0 +1,18 @@
+// Package store writes batches of stream messages into PostgreSQL, exactly once.
+//
+// [Store.Write] stores a batch in one transaction: the rows of every table by binary COPY,
+// the sora_connection rows by upsert, and the messages that can never be stored in
+// kohaku_dead_letter. Its caller acknowledges the messages only after Write returned, so a
+// crash before the commit loses nothing: JetStream delivers the messages again.
+//
+// Every row has a natural key, so a message stored twice (a redelivery, a replay, a retried
+// request) must not add rows. The common case pays nothing for that: rows are copied
+// straight into their tables, and only when the database reports a unique violation is the
+// batch redone through temporary tables and INSERT ... ON CONFLICT DO NOTHING.
+//
+// Errors fall in three kinds, told apart by [Transient] and the SQLSTATE class: a failure of
+// the database (retry the same batch later), data the database rejects (find the messages
+// responsible by bisecting the batch, dead-letter them, store the rest), and anything else,
+// such as a missing table (retry later too: an operator has to act, and no message may be
+// lost meanwhile).
+package store

@@ -1,0 +1,248 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"kohaku/pkg/normalize"
+)
+
+// Message is one stream message to store.
+type Message struct {
+	Seq          uint64              // stream sequence: the dead-letter key
+	Subject      string              // stream subject
+	ExporterType string              // Sora exporter type, for metrics
+	Header       map[string][]string // message headers, kept with a dead letter
+	Body         []byte              // raw body, kept with a dead letter
+	// Rows is what the body normalized to; nil when Err is set.
+	Rows *normalize.Rows
+	// Err is why the body can never become rows (it cannot be decoded); such a message
+	// is dead-lettered.
+	Err error
+}
+
+// Result tells what Write did with a batch.
+type Result struct {
+	// Dead holds the indexes, in increasing order, of the messages that were written to
+	// kohaku_dead_letter instead of being stored: they must be terminated, not acked.
+	Dead []int
+	// Inserted counts the rows added per table; rows already present are not counted.
+	Inserted map[string]int
+	// Duplicates counts the rows that were already present (redelivery or replay).
+	Duplicates int
+	// Merged tells whether a unique violation made the batch go through the merge path.
+	Merged bool
+
+	added []newDeadLetter // the dead letters that are new, not an earlier delivery's
+}
+
+// newDeadLetter is a new dead letter: the index of its message and why it is one.
+type newDeadLetter struct {
+	index  int
+	reason string
+}
+
+func (r *Result) add(o Result, offset int) {
+	for _, d := range o.Dead {
+		r.Dead = append(r.Dead, d+offset)
+	}
+	for _, a := range o.added {
+		a.index += offset
+		r.added = append(r.added, a)
+	}
+	for t, n := range o.Inserted {
+		r.Inserted[t] += n
+	}
+	r.Duplicates += o.Duplicates
+	r.Merged = r.Merged || o.Merged
+}
+
+// Store writes batches of messages through a connection pool.
+type Store struct {
+	pool *pgxpool.Pool
+	m    *metrics
+	log  *slog.Logger
+}
+
+// New returns a Store writing through pool, registering its metrics with reg.
+func New(pool *pgxpool.Pool, reg prometheus.Registerer, log *slog.Logger) *Store {
+	return &Store{pool: pool, m: newMetrics(reg), log: log}
+}
+
+// Ping reports whether the database answers now, and records it in the database_up gauge.
+func (s *Store) Ping(ctx context.Context) error {
+	err := s.pool.Ping(ctx)
+	s.m.up(err == nil)
+	if err != nil {
+		return fmt.Errorf("ping database: %w", err)
+	}
+	return nil
+}
+
+// Write stores msgs so that each of them is either stored or dead-lettered exactly once
+// however often it is written, and returns which were dead-lettered.
+//
+// It writes the whole batch in one transaction. When the database rejects the data of
+// some message, Write splits the batch in halves, recursively, until it has found the
+// messages responsible; it dead-letters those with the database's error and stores the
+// others, each part in a transaction of its own. When it returns an error, nothing of the
+// batch may be assumed stored: [Transient] errors mean "try again later", and so do all
+// others, which need an operator (a missing table, say) and are worth logging loudly. The
+// caller retries the same batch; already stored parts are then found as duplicates.
+func (s *Store) Write(ctx context.Context, msgs []Message) (Result, error) {
+	start := time.Now()
+	res, err := s.write(ctx, msgs)
+	s.m.observeWrite(time.Since(start), err)
+	if err != nil {
+		s.m.up(!Transient(err))
+		return Result{}, err
+	}
+	s.m.up(true)
+	s.m.count(msgs, res)
+	for _, a := range res.added {
+		// Logged once: a dead letter that was already present was logged when added.
+		m := msgs[a.index]
+		s.log.Warn("message can never be stored, kept in kohaku_dead_letter",
+			"stream_seq", m.Seq, "subject", m.Subject, "bytes", len(m.Body), "err", a.reason)
+	}
+	return res, nil
+}
+
+func (s *Store) write(ctx context.Context, msgs []Message) (Result, error) {
+	res, err := s.writeOnce(ctx, msgs)
+	if err == nil || Transient(err) || !dataError(err) {
+		return res, err
+	}
+	if n := len(msgs); n > 1 {
+		s.log.Debug("database rejected data, bisecting the batch", "messages", n, "err", err)
+		left, err := s.write(ctx, msgs[:n/2])
+		if err != nil {
+			return Result{}, err
+		}
+		right, err := s.write(ctx, msgs[n/2:])
+		if err != nil {
+			return Result{}, err
+		}
+		left.add(right, n/2)
+		return left, nil
+	}
+	// The one message left is the culprit: keep it as a dead letter with the reason.
+	m := msgs[0]
+	m.Err = fmt.Errorf("rejected by the database: %w", err)
+	res, derr := s.writeOnce(ctx, []Message{m})
+	if derr != nil {
+		return Result{}, errors.Join(derr, fmt.Errorf("dead-letter stream_seq %d after: %w", m.Seq, err))
+	}
+	return res, nil
+}
+
+// writeOnce stores msgs in one transaction, by COPY first and by merging when that finds a
+// row already present.
+func (s *Store) writeOnce(ctx context.Context, msgs []Message) (Result, error) {
+	b := newBatch(msgs)
+	res, err := s.inTx(ctx, b, false)
+	if err != nil && uniqueViolation(err) {
+		s.m.merges.Inc()
+		res, err = s.inTx(ctx, b, true)
+		res.Merged = true
+	}
+	return res, err
+}
+
+// inTx writes b in one transaction, copying straight into the tables or, when merge is
+// set, through temporary tables that drop the rows already present.
+func (s *Store) inTx(ctx context.Context, b *batch, merge bool) (Result, error) {
+	res := Result{Inserted: map[string]int{}}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// Tables in name order, connections in id order: two writers sharing the
+		// consumer then take locks in the same order.
+		for _, table := range b.tables {
+			rows := b.rows[table]
+			start := time.Now()
+			var n int64
+			var err error
+			if merge {
+				n, err = mergeRows(ctx, tx, table, rows)
+			} else {
+				n, err = copyRows(ctx, tx, table, rows)
+			}
+			if err != nil {
+				return err
+			}
+			s.m.copySeconds.WithLabelValues(table).Observe(time.Since(start).Seconds())
+			res.Inserted[table] += int(n)
+			res.Duplicates += rows.len() - int(n)
+		}
+		fresh, err := deadLetter(ctx, tx, b.dead, b.msgs)
+		if err != nil {
+			return err
+		}
+		res.Dead, res.added = b.dead, fresh
+		// Last: the rows of busy connections stay locked only until the commit.
+		n, err := upsertConnections(ctx, tx, b.connections)
+		if err != nil {
+			return err
+		}
+		res.Inserted[normalize.TableConnection] += n
+		return nil
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	return res, nil
+}
+
+// batch is msgs grouped for writing.
+type batch struct {
+	msgs        []Message
+	tables      []string // sorted
+	rows        map[string]*tableRows
+	connections []connection // one per connection id, sorted by id
+	dead        []int        // indexes of msgs without rows
+}
+
+func newBatch(msgs []Message) *batch {
+	b := &batch{msgs: msgs, rows: map[string]*tableRows{}}
+	conns := map[string]*connection{}
+	for i, m := range msgs {
+		if m.Err != nil || m.Rows == nil {
+			b.dead = append(b.dead, i)
+			continue
+		}
+		for table, rows := range m.Rows.Tables {
+			if len(rows) == 0 {
+				continue
+			}
+			tr := b.rows[table]
+			if tr == nil {
+				tr = &tableRows{}
+				b.rows[table] = tr
+				b.tables = append(b.tables, table)
+			}
+			tr.parts = append(tr.parts, rows)
+			tr.n += len(rows)
+		}
+		if c := m.Rows.Connection; c != nil {
+			if have := conns[c.ConnectionID]; have != nil {
+				have.see(c)
+			} else {
+				conns[c.ConnectionID] = newConnection(c)
+			}
+		}
+	}
+	slices.Sort(b.tables)
+	for _, c := range conns {
+		b.connections = append(b.connections, *c)
+	}
+	slices.SortFunc(b.connections, func(x, y connection) int { return strings.Compare(x.ConnectionID, y.ConnectionID) })
+	return b
+}
