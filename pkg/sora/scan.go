@@ -1,6 +1,7 @@
 package sora
 
 import (
+	"strings"
 	"unicode/utf8"
 )
 
@@ -34,9 +35,11 @@ type scanner struct {
 	err  *FieldError
 }
 
+// fail records the first error. The field name may view the body's bytes (keyString), so
+// it is copied: the caller may reuse the body once Validate returned.
 func (s *scanner) fail(field, msg string) {
 	if s.err == nil {
-		s.err = &FieldError{Field: field, Msg: msg}
+		s.err = &FieldError{Field: strings.Clone(field), Msg: msg}
 	}
 }
 

@@ -256,3 +256,15 @@ func BenchmarkValidate(b *testing.B) {
 		}
 	}
 }
+
+func TestFieldErrorOutlivesTheBody(t *testing.T) {
+	body := userAgent("bundle_id", "\"\xc3\x28\"")
+	err := sora.Validate(sora.TypeUserAgent, body)
+	for i := range body {
+		body[i] = 'x' // the caller reuses its buffer
+	}
+	var fe *sora.FieldError
+	if !errors.As(err, &fe) || fe.Field != "bundle_id" {
+		t.Errorf("after the body was overwritten: %v, want field bundle_id", err)
+	}
+}

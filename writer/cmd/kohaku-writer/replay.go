@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"kohaku/schema"
 	"kohaku/writer/internal/ingest"
 	"kohaku/writer/internal/store"
 )
@@ -68,7 +69,7 @@ func runReplay(ctx context.Context, cfg Config, r replayRange, log *slog.Logger,
 		}
 	}
 	st := store.New(pool, prometheus.NewRegistry(), log)
-	_, err = ingest.Replay(ctx, js, st, ingest.ReplayOptions{
+	stats, err := ingest.Replay(ctx, js, st, ingest.ReplayOptions{
 		Since:        r.since,
 		Until:        r.until,
 		BatchSize:    cfg.BatchSize,
@@ -77,5 +78,14 @@ func runReplay(ctx context.Context, cfg Config, r replayRange, log *slog.Logger,
 		Progress:     progress,
 		Logger:       log,
 	})
-	return err
+	if err != nil || stats.RowsFrom.IsZero() {
+		return err
+	}
+	// Continuous aggregates skip rows written behind their refresh window; bring the
+	// replayed period in now rather than leave it to the policy.
+	if err := schema.RefreshAggregatesPool(ctx, pool, stats.RowsFrom, stats.RowsTo); err != nil {
+		return fmt.Errorf("replay done, but refreshing the aggregates failed: %w", err)
+	}
+	log.Info("aggregates refreshed over the replayed rows", "from", stats.RowsFrom, "to", stats.RowsTo)
+	return nil
 }

@@ -2,6 +2,7 @@ package ingest_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"testing"
@@ -243,6 +244,9 @@ func TestReplay(t *testing.T) {
 			if len(progress) == 0 {
 				t.Error("no progress line")
 			}
+			if from, to := envelopeSpan(t, tt.want); !stats.RowsFrom.Equal(from) || !stats.RowsTo.Equal(to) {
+				t.Errorf("replayed rows span %s to %s, want %s to %s", stats.RowsFrom, stats.RowsTo, from, to)
+			}
 			writertest.WaitCounts(t, pool, writertest.Expect(t, tt.want), time.Second)
 		})
 	}
@@ -254,6 +258,26 @@ func TestReplay(t *testing.T) {
 			t.Errorf("Replay = %+v, %v; want nothing done", stats, err)
 		}
 	})
+}
+
+// envelopeSpan returns the earliest and latest envelope timestamp of msgs: the row times.
+func envelopeSpan(t *testing.T, msgs []writertest.Message) (from, to time.Time) {
+	t.Helper()
+	for _, m := range msgs {
+		var env struct {
+			Timestamp time.Time `json:"timestamp"`
+		}
+		if err := json.Unmarshal(m.Body, &env); err != nil {
+			t.Fatalf("decode envelope: %v", err)
+		}
+		if from.IsZero() || env.Timestamp.Before(from) {
+			from = env.Timestamp
+		}
+		if env.Timestamp.After(to) {
+			to = env.Timestamp
+		}
+	}
+	return from, to
 }
 
 // lines collects progress lines.

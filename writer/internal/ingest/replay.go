@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"kohaku/pkg/normalize"
 	"kohaku/pkg/stream"
 	"kohaku/writer/internal/store"
 )
@@ -41,6 +42,9 @@ type ReplayStats struct {
 	NewRows     int           // rows that were not present yet
 	DeadLetters int           // messages that can never be stored
 	Elapsed     time.Duration // time from start to end
+	// RowsFrom and RowsTo bound the row times (message timestamps) written, zero when no
+	// row was: the window whose aggregates must be refreshed.
+	RowsFrom, RowsTo time.Time
 }
 
 // Replay writes the messages of the stream from o.Since to o.Until (or to the stream's last
@@ -123,17 +127,22 @@ func Replay(ctx context.Context, js jetstream.JetStream, st *store.Store, o Repl
 		return true, meta.Sequence.Stream == last
 	}
 	r := &retrier{st: st, log: log, min: co.RetryMin, max: co.RetryMax, timeout: co.WriteTimeout}
+	var window timeWindow
 	err = pipeline(ctx, it, co.BatchSize, co.BatchWait, accept, func(b *batch) error {
 		res, err := r.write(ctx, b.items, nil, 0)
 		if err != nil {
 			return err
 		}
 		p.add(len(b.msgs), res)
+		for _, m := range b.items {
+			window.add(m.Rows)
+		}
 		return nil
 	})
 	switch {
 	case errors.Is(err, errStop):
 		st := p.stats()
+		st.RowsFrom, st.RowsTo = window.from, window.to
 		log.Info("replay done", "messages", st.Messages, "rows", st.Rows, "new_rows", st.NewRows, "dead_letters", st.DeadLetters, "elapsed", st.Elapsed.Round(time.Millisecond))
 		return st, nil
 	case ctx.Err() != nil:
@@ -198,4 +207,28 @@ func (p *progress) print(w io.Writer, final bool) {
 		line += fmt.Sprintf(", at most %d left, about %s", left, time.Duration(float64(left)/rate*float64(time.Second)).Round(time.Second))
 	}
 	fmt.Fprintln(w, line)
+}
+
+// timeWindow is the span of the row times seen.
+type timeWindow struct{ from, to time.Time }
+
+// add widens w to the times of rows; the time is the first column of every table.
+func (w *timeWindow) add(rows *normalize.Rows) {
+	if rows == nil {
+		return
+	}
+	for _, table := range rows.Tables {
+		for _, row := range table {
+			t, ok := row[0].(time.Time)
+			if !ok {
+				continue
+			}
+			if w.from.IsZero() || t.Before(w.from) {
+				w.from = t
+			}
+			if t.After(w.to) {
+				w.to = t
+			}
+		}
+	}
 }

@@ -1,0 +1,252 @@
+// Command kohaku-receiver is Kohaku's stateless HTTP/2 ingest: it accepts Sora's stats
+// exporter on POST /collector and answers 204 once JetStream stored the body
+// (DESIGN.md sections 1 to 3 and 5). Run any number of them behind a load balancer.
+//
+// Configuration is environment variables only; -h lists them with defaults.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"kohaku/pkg/admin"
+	"kohaku/pkg/config"
+	"kohaku/pkg/logging"
+	"kohaku/receiver/internal/collector"
+)
+
+// Config is the receiver's configuration, read from KOHAKU_* environment variables.
+type Config struct {
+	Listen      string `default:":5890" desc:"address of the collector endpoint (h2c and HTTP/1.1, or h2 and HTTP/1.1 over TLS)"`
+	AdminListen string `split_words:"true" default:":5891" desc:"address of /healthz, /readyz and /metrics"`
+	ReceiverID  string `envconfig:"RECEIVER_ID" default:"" desc:"instance id sent in the Kohaku-Receiver header; empty means the host name"`
+
+	TLSCertFile string `envconfig:"TLS_CERT_FILE" default:"" desc:"PEM certificate chain; with the key file, serves h2 over TLS instead of h2c"`
+	TLSKeyFile  string `envconfig:"TLS_KEY_FILE" default:"" desc:"PEM private key of the certificate"`
+	TLSClientCA string `envconfig:"TLS_CLIENT_CA" default:"" desc:"PEM file or directory of PEM files; makes client certificates required and verified against it"`
+
+	MaxBodyBytes   int64         `split_words:"true" default:"4194304" desc:"largest request body; capped further by the NATS server's max payload"`
+	PublishTimeout time.Duration `split_words:"true" default:"5s" desc:"longest wait for JetStream's acknowledgement before answering 503"`
+	RetryAfter     time.Duration `split_words:"true" default:"5s" desc:"Retry-After sent with 503, rounded up to whole seconds"`
+
+	ReadHeaderTimeout    time.Duration `split_words:"true" default:"5s" desc:"longest time to read a request's headers"`
+	ReadTimeout          time.Duration `split_words:"true" default:"30s" desc:"longest time to read a whole request with its body"`
+	WriteTimeout         time.Duration `split_words:"true" default:"30s" desc:"longest time from the end of the headers to the answer written; more than the publish timeout"`
+	IdleTimeout          time.Duration `split_words:"true" default:"120s" desc:"how long an idle client connection is kept open"`
+	MaxConcurrentStreams int           `split_words:"true" default:"250" desc:"requests in flight on one HTTP/2 connection"`
+	ShutdownDelay        time.Duration `split_words:"true" default:"0s" desc:"after SIGTERM, time to keep serving while /readyz fails, so load balancers notice first"`
+	ShutdownTimeout      time.Duration `split_words:"true" default:"30s" desc:"after SIGTERM, longest wait for requests in flight to finish"`
+
+	config.NATS
+	config.Log
+}
+
+// Validate reports the first invalid setting.
+func (c *Config) Validate() error {
+	if err := c.NATS.Validate(); err != nil {
+		return err
+	}
+	switch {
+	case c.Listen == "":
+		return errors.New("KOHAKU_LISTEN is empty")
+	case c.AdminListen == "":
+		return errors.New("KOHAKU_ADMIN_LISTEN is empty")
+	case (c.TLSCertFile == "") != (c.TLSKeyFile == ""):
+		return errors.New("KOHAKU_TLS_CERT_FILE and KOHAKU_TLS_KEY_FILE go together")
+	case c.TLSClientCA != "" && c.TLSCertFile == "":
+		return errors.New("KOHAKU_TLS_CLIENT_CA needs KOHAKU_TLS_CERT_FILE and KOHAKU_TLS_KEY_FILE")
+	case c.MaxBodyBytes <= 0:
+		return fmt.Errorf("KOHAKU_MAX_BODY_BYTES must be positive, got %d", c.MaxBodyBytes)
+	case c.PublishTimeout <= 0:
+		return fmt.Errorf("KOHAKU_PUBLISH_TIMEOUT must be positive, got %s", c.PublishTimeout)
+	case c.RetryAfter <= 0:
+		return fmt.Errorf("KOHAKU_RETRY_AFTER must be positive, got %s", c.RetryAfter)
+	case c.ReadHeaderTimeout <= 0 || c.ReadTimeout <= 0 || c.IdleTimeout <= 0:
+		return errors.New("KOHAKU_READ_HEADER_TIMEOUT, KOHAKU_READ_TIMEOUT and KOHAKU_IDLE_TIMEOUT must be positive")
+	case c.WriteTimeout <= c.PublishTimeout:
+		return fmt.Errorf("KOHAKU_WRITE_TIMEOUT (%s) must exceed KOHAKU_PUBLISH_TIMEOUT (%s)", c.WriteTimeout, c.PublishTimeout)
+	case c.MaxConcurrentStreams < 1:
+		return fmt.Errorf("KOHAKU_MAX_CONCURRENT_STREAMS must be positive, got %d", c.MaxConcurrentStreams)
+	case c.ShutdownDelay < 0 || c.ShutdownTimeout <= 0:
+		return errors.New("KOHAKU_SHUTDOWN_DELAY must not be negative and KOHAKU_SHUTDOWN_TIMEOUT must be positive")
+	}
+	return nil
+}
+
+func main() {
+	var cfg Config
+	flag.Usage = func() {
+		out := tabwriter.NewWriter(flag.CommandLine.Output(), 1, 0, 2, ' ', 0)
+		fmt.Fprintf(out, "Usage: kohaku-receiver\n\nServes POST /collector (Sora's stats exporter) and stores each body in JetStream.\n\n")
+		envconfig.Usagef(config.Prefix, &cfg, out, envconfig.DefaultTableFormat)
+		out.Flush()
+	}
+	flag.Parse()
+	if err := envconfig.Process(config.Prefix, &cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "kohaku-receiver: configuration:", err)
+		os.Exit(2)
+	}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintln(os.Stderr, "kohaku-receiver: configuration:", err)
+		os.Exit(2)
+	}
+	log, err := logging.New(os.Stderr, cfg.LogFormat, cfg.LogLevel)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "kohaku-receiver: configuration:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		<-ctx.Done()
+		stop() // a second signal ends the process at once
+	}()
+	if err := run(ctx, cfg, log); err != nil {
+		log.Error("kohaku-receiver stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+// run serves until ctx ends, then shuts down gracefully: /readyz fails, the listener stops
+// accepting, requests in flight finish (each still waits for its PubAck), and the NATS
+// connection is drained.
+func run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	if cfg.ReceiverID == "" {
+		host, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("receiver id from host name: %w", err)
+		}
+		cfg.ReceiverID = host
+	}
+	var tlsCfg *tls.Config
+	if cfg.TLSCertFile != "" {
+		t, err := collector.TLSConfig(cfg.TLSCertFile, cfg.TLSKeyFile, cfg.TLSClientCA)
+		if err != nil {
+			return err
+		}
+		tlsCfg = t
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	reconnected := make(chan struct{}, 1)
+	nc, err := collector.Connect(cfg.NATSURL, "kohaku-receiver "+cfg.ReceiverID, log, reconnected)
+	if err != nil {
+		return err
+	}
+	closed := make(chan struct{})
+	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	h, err := collector.NewHandler(nc, js, collector.Options{
+		ReceiverID:     cfg.ReceiverID,
+		MaxBodyBytes:   cfg.MaxBodyBytes,
+		PublishTimeout: cfg.PublishTimeout,
+		RetryAfter:     cfg.RetryAfter,
+	}, log, reg)
+	if err != nil {
+		nc.Close()
+		return err
+	}
+	manageCtx, stopManaging := context.WithCancel(context.Background())
+	defer stopManaging()
+	if cfg.ManageStream {
+		go collector.ManageStream(manageCtx, js, cfg.Stream(), reconnected, log)
+	}
+
+	srv := collector.NewServer(h, collector.ServerOptions{
+		TLS:                  tlsCfg,
+		ReadHeaderTimeout:    cfg.ReadHeaderTimeout,
+		ReadTimeout:          cfg.ReadTimeout,
+		WriteTimeout:         cfg.WriteTimeout,
+		IdleTimeout:          cfg.IdleTimeout,
+		MaxHeaderBytes:       64 << 10,
+		MaxConcurrentStreams: cfg.MaxConcurrentStreams,
+		Log:                  log,
+	})
+	adm := admin.Server(cfg.AdminListen, reg, h.Ready)
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		nc.Close()
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	admLn, err := net.Listen("tcp", cfg.AdminListen)
+	if err != nil {
+		ln.Close()
+		nc.Close()
+		return fmt.Errorf("listen on %s: %w", cfg.AdminListen, err)
+	}
+	// Tests and operators read the bound addresses from this line (ports may be 0).
+	log.Info("listening", "addr", ln.Addr().String(), "admin_addr", admLn.Addr().String(),
+		"tls", tlsCfg != nil, "client_certs", cfg.TLSClientCA != "", "receiver_id", cfg.ReceiverID,
+		"max_body_bytes", cfg.MaxBodyBytes)
+
+	serveErr := make(chan error, 2)
+	go func() { serveErr <- collector.Serve(srv, ln) }()
+	go func() { serveErr <- adm.Serve(admLn) }()
+
+	var failed error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", "delay", cfg.ShutdownDelay, "timeout", cfg.ShutdownTimeout)
+	case failed = <-serveErr:
+		// A listener failed: shut the rest down the same way, then report it.
+		failed = fmt.Errorf("serve: %w", failed)
+	}
+	stopManaging()
+	failed = errors.Join(failed, shutdown(cfg, h, srv, adm, nc, closed))
+	if failed == nil {
+		log.Info("stopped")
+	}
+	return failed
+}
+
+// shutdown fails /readyz, waits ShutdownDelay, stops accepting and waits for the requests in
+// flight, drains the NATS connection and stops the admin server last, so that /metrics and
+// /readyz answer until the end.
+func shutdown(cfg Config, h *collector.Handler, srv, adm *http.Server, nc *nats.Conn, closed <-chan struct{}) error {
+	h.StartDrain()
+	time.Sleep(cfg.ShutdownDelay) // keep serving while load balancers see /readyz fail
+
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	var failed error
+	// Shutdown waits for every handler, each of which waits for its PubAck: a request
+	// answered 204 is in the stream before the process exits.
+	if err := srv.Shutdown(ctx); err != nil {
+		failed = fmt.Errorf("shut down collector server: %w", err)
+	}
+	if err := nc.Drain(); err != nil {
+		nc.Close() // not connected: nothing to flush
+	}
+	select {
+	case <-closed:
+	case <-ctx.Done():
+		nc.Close()
+	}
+	if err := adm.Shutdown(ctx); err != nil {
+		failed = errors.Join(failed, fmt.Errorf("shut down admin server: %w", err))
+	}
+	return failed
+}

@@ -1,0 +1,499 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"kohaku/pkg/config"
+	"kohaku/pkg/fixtures"
+	"kohaku/pkg/sora"
+	"kohaku/pkg/stream"
+	"kohaku/pkg/testenv"
+)
+
+// binary is the kohaku-receiver built once for the tests that run it as a process.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "kohaku-receiver-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := func() int {
+		defer os.RemoveAll(dir)
+		binary = filepath.Join(dir, "kohaku-receiver")
+		args := []string{"build", "-o", binary}
+		if raceEnabled {
+			args = append(args, "-race")
+		}
+		cmd := exec.Command("go", append(args, ".")...)
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "build kohaku-receiver:", err)
+			return 1
+		}
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+func TestHelpListsEveryVariable(t *testing.T) {
+	out, err := exec.Command(binary, "-h").CombinedOutput()
+	if err != nil {
+		t.Fatalf("-h: %v\n%s", err, out)
+	}
+	for _, v := range []string{
+		"KOHAKU_LISTEN", "KOHAKU_ADMIN_LISTEN", "KOHAKU_RECEIVER_ID", "KOHAKU_TLS_CERT_FILE", "KOHAKU_TLS_KEY_FILE",
+		"KOHAKU_TLS_CLIENT_CA", "KOHAKU_MAX_BODY_BYTES", "KOHAKU_PUBLISH_TIMEOUT", "KOHAKU_RETRY_AFTER",
+		"KOHAKU_MAX_CONCURRENT_STREAMS", "KOHAKU_NATS_URL", "KOHAKU_MANAGE_STREAM", "KOHAKU_STREAM_MAX_AGE",
+		"KOHAKU_STREAM_MAX_BYTES", "KOHAKU_STREAM_DUPLICATES", "KOHAKU_STREAM_REPLICAS", "KOHAKU_LOG_FORMAT",
+	} {
+		if !bytes.Contains(out, []byte(v)) {
+			t.Errorf("-h does not list %s", v)
+		}
+	}
+	if !bytes.Contains(out, []byte(":5890")) || !bytes.Contains(out, []byte(":5891")) {
+		t.Errorf("-h does not show the default ports:\n%s", out)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		edit    func(*Config)
+		wantErr string
+	}{
+		{"defaults", func(*Config) {}, ""},
+		{"TLS", func(c *Config) { c.TLSCertFile, c.TLSKeyFile, c.TLSClientCA = "c.pem", "k.pem", "ca" }, ""},
+		{"certificate without key", func(c *Config) { c.TLSCertFile = "c.pem" }, "KOHAKU_TLS_KEY_FILE"},
+		{"client CA without TLS", func(c *Config) { c.TLSClientCA = "ca.pem" }, "KOHAKU_TLS_CLIENT_CA"},
+		{"zero body limit", func(c *Config) { c.MaxBodyBytes = 0 }, "KOHAKU_MAX_BODY_BYTES"},
+		{"write timeout under publish timeout", func(c *Config) { c.WriteTimeout = time.Second }, "KOHAKU_WRITE_TIMEOUT"},
+		{"no concurrent streams", func(c *Config) { c.MaxConcurrentStreams = 0 }, "KOHAKU_MAX_CONCURRENT_STREAMS"},
+		{"no retry after", func(c *Config) { c.RetryAfter = 0 }, "KOHAKU_RETRY_AFTER"},
+		{"empty listen", func(c *Config) { c.Listen = "" }, "KOHAKU_LISTEN"},
+		{"bad NATS settings", func(c *Config) { c.StreamReplicas = 0 }, "KOHAKU_STREAM_REPLICAS"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var c Config
+			if err := envconfig.Process(config.Prefix, &c); err != nil {
+				t.Fatal(err)
+			}
+			tc.edit(&c)
+			err := c.Validate()
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatalf("got %v, want valid", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("got %v, want an error naming %s", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+// process is a running kohaku-receiver.
+type process struct {
+	t     *testing.T
+	cmd   *exec.Cmd
+	addr  string // collector host:port
+	admin string // admin host:port
+	exit  chan error
+	mu    sync.Mutex
+	log   bytes.Buffer
+}
+
+// startProcess runs the binary on loopback ports with env added, and waits for its
+// "listening" log line.
+func startProcess(t *testing.T, env ...string) *process {
+	t.Helper()
+	cmd := exec.Command(binary)
+	cmd.Env = append(os.Environ(),
+		"KOHAKU_LISTEN=127.0.0.1:0", "KOHAKU_ADMIN_LISTEN=127.0.0.1:0", "KOHAKU_LOG_FORMAT=json",
+		"KOHAKU_LOG_LEVEL=info", "KOHAKU_RECEIVER_ID=proc-test")
+	cmd.Env = append(cmd.Env, env...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &process{t: t, cmd: cmd, exit: make(chan error, 1)}
+	listening := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.log.Write(sc.Bytes())
+			p.log.WriteByte('\n')
+			var line struct {
+				Msg   string `json:"msg"`
+				Addr  string `json:"addr"`
+				Admin string `json:"admin_addr"`
+			}
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "listening" {
+				p.addr, p.admin = line.Addr, line.Admin
+				close(listening)
+			}
+			p.mu.Unlock()
+		}
+		p.exit <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			<-p.exit
+		}
+		if t.Failed() {
+			t.Logf("kohaku-receiver log:\n%s", p.logs())
+		}
+	})
+	select {
+	case <-listening:
+	case err := <-p.exit:
+		t.Fatalf("kohaku-receiver exited before listening: %v\n%s", err, p.logs())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("kohaku-receiver not listening after 30s\n%s", p.logs())
+	}
+	return p
+}
+
+func (p *process) logs() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.log.String()
+}
+
+// adminGet returns the status and body of an admin endpoint.
+func (p *process) adminGet(path string) (int, string, error) {
+	resp, err := http.Get("http://" + p.admin + path)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+func (p *process) waitReady() {
+	p.t.Helper()
+	testenv.Eventually(p.t, 20*time.Second, func() error {
+		code, body, err := p.adminGet("/readyz")
+		if err == nil && code != http.StatusOK {
+			err = fmt.Errorf("/readyz: %d %s", code, body)
+		}
+		return err
+	})
+}
+
+// h2cClient speaks HTTP/2 with prior knowledge, as Sora does with an http:// URL.
+func h2cClient(t *testing.T) *http.Client {
+	tr := &http.Transport{Protocols: new(http.Protocols)}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
+}
+
+func (p *process) request(body io.Reader) *http.Request {
+	req, err := http.NewRequest(http.MethodPost, "http://"+p.addr+"/collector", body)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(sora.HeaderExporterType, sora.TypeErlangVM)
+	return req
+}
+
+// erlangBody returns the Erlang VM fixture with its id made from n.
+func erlangBody(t *testing.T, n int) []byte {
+	t.Helper()
+	fx, err := fixtures.ByType(sora.TypeErlangVM)
+	if err != nil || len(fx) == 0 {
+		t.Fatalf("erlang fixture: %v", err)
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(fx[0].Body, &m); err != nil {
+		t.Fatal(err)
+	}
+	m["id"] = json.RawMessage(fmt.Sprintf(`"%026d"`, n))
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// storedIDs returns the Nats-Msg-Id of every message in the stream.
+func storedIDs(t *testing.T, url string) map[string]bool {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, stream.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+		m, err := s.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatalf("get message %d: %v", seq, err)
+		}
+		ids[m.Header.Get(stream.HeaderMsgID)] = true
+	}
+	return ids
+}
+
+func TestSIGTERMFinishesRequestsInFlight(t *testing.T) {
+	srv := testenv.NATS(t)
+	p := startProcess(t, "KOHAKU_NATS_URL="+srv.URL())
+	p.waitReady()
+	client := h2cClient(t)
+
+	var (
+		mu    sync.Mutex
+		acked []string // Nats-Msg-Id of every body answered 204
+		wg    sync.WaitGroup
+	)
+	ack := func(body []byte) {
+		mu.Lock()
+		acked = append(acked, stream.MsgID(sora.TypeErlangVM, body))
+		mu.Unlock()
+	}
+
+	// Slow requests: headers and half a body sent before SIGTERM, the rest after it.
+	const slow = 4
+	finish := make(chan struct{})
+	slowErrs := make(chan error, slow)
+	for i := range slow {
+		body := erlangBody(t, 1_000_000+i)
+		pr, pw := io.Pipe()
+		wg.Go(func() {
+			pw.Write(body[:len(body)/2])
+			<-finish
+			pw.Write(body[len(body)/2:])
+			pw.Close()
+		})
+		wg.Go(func() {
+			resp, err := client.Do(p.request(pr))
+			if err != nil {
+				slowErrs <- err
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusNoContent {
+				slowErrs <- fmt.Errorf("slow request answered %d", resp.StatusCode)
+				return
+			}
+			ack(body)
+		})
+	}
+	testenv.Eventually(t, 10*time.Second, func() error {
+		_, m, err := p.adminGet("/metrics")
+		if err == nil && !strings.Contains(m, fmt.Sprintf("kohaku_receiver_in_flight_requests %d\n", slow)) {
+			err = errors.New("slow requests not in flight yet")
+		}
+		return err
+	})
+
+	// A flood of fast requests that runs into the shutdown.
+	stopFlood := make(chan struct{})
+	var sent int
+	var sentMu sync.Mutex
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stopFlood:
+					return
+				default:
+				}
+				sentMu.Lock()
+				n := sent
+				sent++
+				sentMu.Unlock()
+				body := erlangBody(t, n)
+				resp, err := client.Do(p.request(bytes.NewReader(body)))
+				if err != nil {
+					return // the listener closed
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusNoContent {
+					ack(body)
+				}
+			}
+		})
+	}
+	testenv.Eventually(t, 10*time.Second, func() error { // SIGTERM must interrupt a running flood
+		mu.Lock()
+		defer mu.Unlock()
+		if len(acked) < 20 {
+			return fmt.Errorf("%d requests answered 204 so far", len(acked))
+		}
+		return nil
+	})
+
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if !strings.Contains(p.logs(), `"msg":"shutting down"`) {
+			return errors.New("no shutdown logged yet")
+		}
+		return nil
+	})
+	close(finish) // the slow requests finish their bodies during the shutdown
+	var exitErr error
+	select {
+	case exitErr = <-p.exit:
+	case <-time.After(30 * time.Second):
+		t.Fatal("kohaku-receiver did not exit within 30s of SIGTERM")
+	}
+	close(stopFlood)
+	wg.Wait()
+	close(slowErrs)
+	if exitErr != nil {
+		t.Errorf("exit: %v", exitErr)
+	}
+	for err := range slowErrs {
+		t.Errorf("request in flight at SIGTERM: %v", err)
+	}
+
+	stored := storedIDs(t, srv.URL())
+	missing := 0
+	for _, id := range acked {
+		if !stored[id] {
+			missing++
+		}
+	}
+	t.Logf("%d requests sent, %d answered 204, %d messages stored", sent+slow, len(acked), len(stored))
+	if missing > 0 {
+		t.Errorf("%d of %d requests answered 204 are not in the stream", missing, len(acked))
+	}
+	if len(acked) < slow {
+		t.Errorf("only %d requests answered 204", len(acked))
+	}
+	if !strings.Contains(p.logs(), `"msg":"stopped"`) {
+		t.Error("no clean stop logged")
+	}
+}
+
+func TestStartsBeforeNATSAndManagesTheStream(t *testing.T) {
+	srv := testenv.NATS(t)
+	srv.Shutdown() // the port is known; NATS comes later
+	p := startProcess(t, "KOHAKU_NATS_URL=nats://"+srv.Addr(),
+		"KOHAKU_STREAM_MAX_AGE=36h", "KOHAKU_STREAM_MAX_BYTES=1073741824", "KOHAKU_STREAM_DUPLICATES=90s")
+
+	if code, _, err := p.adminGet("/healthz"); err != nil || code != http.StatusOK {
+		t.Fatalf("/healthz without NATS: %d %v, want 200", code, err)
+	}
+	if code, body, _ := p.adminGet("/readyz"); code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz without NATS: %d %s, want 503", code, body)
+	}
+	client := h2cClient(t)
+	resp, err := client.Do(p.request(bytes.NewReader(erlangBody(t, 1))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("POST without NATS: %d Retry-After %q, want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	p.waitReady()
+	resp, err = client.Do(p.request(bytes.NewReader(erlangBody(t, 2))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Errorf("POST after NATS started: %d, want 204", resp.StatusCode)
+	}
+
+	nc, err := nats.Connect(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	s, err := js.Stream(t.Context(), stream.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := s.CachedInfo().Config
+	want := stream.Config{MaxAge: 36 * time.Hour, MaxBytes: 1 << 30, Duplicates: 90 * time.Second, Replicas: 1}.StreamConfig()
+	if got.MaxAge != want.MaxAge || got.MaxBytes != want.MaxBytes || got.Duplicates != want.Duplicates ||
+		got.Storage != jetstream.FileStorage || got.Retention != jetstream.LimitsPolicy ||
+		len(got.Subjects) != 1 || got.Subjects[0] != stream.Subjects {
+		t.Errorf("stream config: got %+v, want %+v", got, want)
+	}
+}
+
+func TestManageStreamFalseLeavesTheStreamAlone(t *testing.T) {
+	srv := testenv.NATS(t)
+	p := startProcess(t, "KOHAKU_NATS_URL="+srv.URL(), "KOHAKU_MANAGE_STREAM=false")
+	// Connected, so a managed stream would exist by now; this one must not.
+	testenv.Eventually(t, 10*time.Second, func() error {
+		code, body, err := p.adminGet("/readyz")
+		if err == nil && (code != http.StatusServiceUnavailable || !strings.Contains(body, "stream "+stream.Name)) {
+			err = fmt.Errorf("/readyz: %d %q, want 503 naming the stream", code, body)
+		}
+		return err
+	})
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-p.exit; err != nil {
+		t.Errorf("exit after SIGTERM: %v", err)
+	}
+	nc, err := nats.Connect(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	if _, err := js.Stream(t.Context(), stream.Name); !errors.Is(err, jetstream.ErrStreamNotFound) {
+		t.Errorf("stream lookup: got %v, want not found", err)
+	}
+}

@@ -1,0 +1,242 @@
+package collector
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"kohaku/pkg/sora"
+	"kohaku/pkg/stream"
+)
+
+// headerReserve is what NATS headers take of a message's max payload; the body limit
+// leaves it free so that a body under the limit always fits in one message.
+const headerReserve = 1024
+
+// Options configure a Handler.
+type Options struct {
+	// ReceiverID names this instance in the Kohaku-Receiver header.
+	ReceiverID string
+	// MaxBodyBytes is the largest body accepted; it is capped further by the NATS server's
+	// max payload once connected.
+	MaxBodyBytes int64
+	// PublishTimeout bounds the wait for a PubAck.
+	PublishTimeout time.Duration
+	// RetryAfter is sent with every 503.
+	RetryAfter time.Duration
+}
+
+// Handler serves POST /collector and GET /.ok. It is safe for concurrent use; requests
+// publish concurrently over one NATS connection.
+type Handler struct {
+	nc  *nats.Conn
+	js  jetstream.JetStream
+	o   Options
+	log *slog.Logger
+	m   *metrics
+	mux *http.ServeMux
+
+	draining atomic.Bool
+}
+
+// NewHandler returns a Handler publishing through js on nc and registering its metrics
+// with reg.
+func NewHandler(nc *nats.Conn, js jetstream.JetStream, o Options, log *slog.Logger, reg prometheus.Registerer) (*Handler, error) {
+	switch {
+	case o.ReceiverID == "":
+		return nil, errors.New("collector: empty receiver id")
+	case o.MaxBodyBytes <= 0:
+		return nil, fmt.Errorf("collector: max body bytes must be positive, got %d", o.MaxBodyBytes)
+	case o.PublishTimeout <= 0:
+		return nil, fmt.Errorf("collector: publish timeout must be positive, got %s", o.PublishTimeout)
+	}
+	h := &Handler{nc: nc, js: js, o: o, log: log}
+	h.m = newMetrics(reg, h)
+	h.mux = http.NewServeMux()
+	h.mux.HandleFunc("POST /collector", h.collect)
+	h.mux.HandleFunc("GET /.ok", h.ok)
+	return h, nil
+}
+
+// ServeHTTP routes to /collector and /.ok; other paths are 404 and other methods 405.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+// collect answers 204 only after JetStream acknowledged the body, and counts the request.
+func (h *Handler) collect(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	h.m.inFlight.Inc()
+	defer h.m.inFlight.Dec()
+	typ := r.Header.Get(sora.HeaderExporterType)
+	status := h.answer(w, r, typ)
+	label := typeLabel(typ)
+	h.m.requests.WithLabelValues(label, strconv.Itoa(status)).Inc()
+	h.m.duration.WithLabelValues(label).Observe(time.Since(start).Seconds())
+}
+
+// answer stores the request's body and writes the answer, 204 or one from writeError, and
+// returns its status.
+func (h *Handler) answer(w http.ResponseWriter, r *http.Request, typ string) int {
+	if err := h.store(w, r, typ); err != nil {
+		status := writeError(w, err, h.o.RetryAfter)
+		h.logFailure(r, typ, status, err)
+		return status
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return http.StatusNoContent
+}
+
+// store reads, validates and publishes one request's body.
+func (h *Handler) store(w http.ResponseWriter, r *http.Request, typ string) error {
+	if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
+		return err
+	}
+	if !sora.KnownType(typ) {
+		return sora.ErrUnknownType // before reading a body nobody will store
+	}
+	body, err := h.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	h.m.bodyBytes.WithLabelValues(typ).Observe(float64(len(body))) // typ is known here
+	// The body is not reused: Validate's FieldError may view its bytes.
+	if err := sora.Validate(typ, body); err != nil {
+		return err
+	}
+	return h.publish(r.Context(), typ, body)
+}
+
+// readBody reads the whole body, refusing more than the body limit.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	limit := h.bodyLimit()
+	if r.ContentLength > limit {
+		return nil, &tooLargeError{limit: limit} // refuse before reading a byte
+	}
+	var buf bytes.Buffer
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength) + bytes.MinRead) // one allocation, and room to see EOF
+	}
+	// MaxBytesReader also tells the server to close an HTTP/1 connection whose body was
+	// not read to its end.
+	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit)); err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			return nil, err
+		}
+		return nil, &readError{err: err}
+	}
+	return buf.Bytes(), nil
+}
+
+// publish sends body to kohaku.stats.<typ> with the headers of DESIGN.md section 3 and
+// waits for the PubAck, at most PublishTimeout.
+func (h *Handler) publish(ctx context.Context, typ string, body []byte) error {
+	if h.nc.Status() != nats.CONNECTED {
+		// Fail fast instead of buffering for reconnect: the sender retries on 503.
+		return &publishError{err: errNotConnected}
+	}
+	msg := &nats.Msg{
+		Subject: stream.Subject(typ),
+		Data:    body,
+		Header: nats.Header{
+			stream.HeaderMsgID:        {stream.MsgID(typ, body)},
+			stream.HeaderExporterType: {typ},
+			stream.HeaderReceivedAt:   {time.Now().UTC().Format(time.RFC3339Nano)},
+			stream.HeaderReceiver:     {h.o.ReceiverID},
+		},
+	}
+	ctx, cancel := context.WithTimeout(ctx, h.o.PublishTimeout)
+	defer cancel()
+	start := time.Now()
+	ack, err := h.js.PublishMsg(ctx, msg)
+	h.m.publish.Observe(time.Since(start).Seconds())
+	if err != nil {
+		return &publishError{err: err}
+	}
+	if ack.Duplicate {
+		h.m.dups.WithLabelValues(typ).Inc()
+		h.log.Debug("duplicate message", "exporter_type", typ, "stream_seq", ack.Sequence)
+	}
+	return nil
+}
+
+// logFailure logs client errors at Debug and dependency failures at Warn, except while
+// NATS is known to be down (the connection's handler logged that once already) and when
+// the client itself went away.
+func (h *Handler) logFailure(r *http.Request, typ string, status int, err error) {
+	lvl := slog.LevelDebug
+	if status == http.StatusServiceUnavailable && !errors.Is(err, errNotConnected) && r.Context().Err() == nil {
+		lvl = slog.LevelWarn
+	}
+	h.log.Log(r.Context(), lvl, "request failed", "exporter_type", typeLabel(typ), "status", status, "err", err)
+}
+
+// checkContentType accepts a missing Content-Type, application/json and any +json type.
+func checkContentType(ct string) error {
+	if ct == "" {
+		return nil
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return errNotJSON
+	}
+	if mt == "application/json" || strings.HasSuffix(mt, "+json") {
+		return nil
+	}
+	return errNotJSON
+}
+
+// ok answers Kohaku's GET /.ok: 204 when the receiver can publish now, 503 otherwise.
+func (h *Handler) ok(w http.ResponseWriter, r *http.Request) {
+	if err := h.Ready(r.Context()); err != nil {
+		writeError(w, err, h.o.RetryAfter)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// Ready returns nil when the receiver can do its job now: it is not shutting down, NATS is
+// connected and the stream exists.
+func (h *Handler) Ready(ctx context.Context) error {
+	if h.draining.Load() {
+		return errDraining
+	}
+	if !h.connected() {
+		return fmt.Errorf("%w (%s)", errNotConnected, h.nc.Status())
+	}
+	if _, err := h.js.Stream(ctx, stream.Name); err != nil {
+		return fmt.Errorf("look up stream %s: %w", stream.Name, err)
+	}
+	return nil
+}
+
+// StartDrain marks the receiver as shutting down: Ready fails from now on, so that load
+// balancers stop sending, while requests already accepted are still served.
+func (h *Handler) StartDrain() { h.draining.Store(true) }
+
+// BodyLimit returns the largest body accepted now: Options.MaxBodyBytes, capped by the
+// connected NATS server's max payload less room for the headers.
+func (h *Handler) BodyLimit() int64 { return h.bodyLimit() }
+
+func (h *Handler) bodyLimit() int64 {
+	limit := h.o.MaxBodyBytes
+	if mp := h.nc.MaxPayload(); mp > headerReserve {
+		limit = min(limit, mp-headerReserve)
+	}
+	return limit
+}
+
+func (h *Handler) connected() bool { return h.nc.Status() == nats.CONNECTED }
+
+func (h *Handler) reconnects() uint64 { return h.nc.Stats().Reconnects }

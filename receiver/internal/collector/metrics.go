@@ -1,0 +1,85 @@
+package collector
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"kohaku/pkg/sora"
+)
+
+// metrics are the receiver's Prometheus series. Labels stay low-cardinality: the exporter
+// type is one of the known types or "unknown", never a channel or connection id.
+type metrics struct {
+	requests  *prometheus.CounterVec   // exporter_type, code
+	duration  *prometheus.HistogramVec // exporter_type
+	publish   prometheus.Histogram
+	bodyBytes *prometheus.HistogramVec // exporter_type
+	inFlight  prometheus.Gauge
+	dups      *prometheus.CounterVec // exporter_type
+}
+
+// natsState is what the connection gauges read; *nats.Conn and Handler provide it.
+type natsState interface {
+	connected() bool
+	reconnects() uint64
+	bodyLimit() int64
+}
+
+func newMetrics(reg prometheus.Registerer, st natsState) *metrics {
+	f := promauto.With(reg)
+	m := &metrics{
+		requests: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "kohaku_receiver_requests_total",
+			Help: "Requests to /collector by exporter type and answered status code.",
+		}, []string{"exporter_type", "code"}),
+		duration: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "kohaku_receiver_request_duration_seconds",
+			Help:    "Time from the request's arrival to its answer, by exporter type.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16), // 0.5 ms .. 16 s
+		}, []string{"exporter_type"}),
+		publish: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "kohaku_receiver_publish_duration_seconds",
+			Help:    "Time from publishing to JetStream to its PubAck (or failure).",
+			Buckets: prometheus.ExponentialBuckets(0.0002, 2, 16), // 0.2 ms .. 6.5 s
+		}),
+		bodyBytes: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "kohaku_receiver_request_body_bytes",
+			Help:    "Size of request bodies read, by exporter type.",
+			Buckets: prometheus.ExponentialBuckets(256, 4, 9), // 256 B .. 16 MiB
+		}, []string{"exporter_type"}),
+		inFlight: f.NewGauge(prometheus.GaugeOpts{
+			Name: "kohaku_receiver_in_flight_requests",
+			Help: "Requests to /collector being served now.",
+		}),
+		dups: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "kohaku_receiver_duplicates_total",
+			Help: "Messages that JetStream reported as duplicates within its window (answered 204, stored once).",
+		}, []string{"exporter_type"}),
+	}
+	f.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "kohaku_receiver_nats_connected",
+		Help: "1 while the NATS connection is up, 0 otherwise.",
+	}, func() float64 {
+		if st.connected() {
+			return 1
+		}
+		return 0
+	})
+	f.NewCounterFunc(prometheus.CounterOpts{
+		Name: "kohaku_receiver_nats_reconnects_total",
+		Help: "Reconnections of the NATS connection since start.",
+	}, func() float64 { return float64(st.reconnects()) })
+	f.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "kohaku_receiver_body_limit_bytes",
+		Help: "Largest body accepted now: the configured limit capped by the NATS server's max payload.",
+	}, func() float64 { return float64(st.bodyLimit()) })
+	return m
+}
+
+// typeLabel keeps the exporter_type label to a closed set.
+func typeLabel(t string) string {
+	if sora.KnownType(t) {
+		return t
+	}
+	return "unknown"
+}
