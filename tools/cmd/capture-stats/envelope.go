@@ -6,29 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
-)
 
-// envelope is a Sora connection.user-agent message (DESIGN.md section 2). The field order
-// follows what Sora sends; bundle_id is a field that only newer Sora versions add, kept
-// here so that fixtures exercise the "keep unknown fields" rule.
-type envelope struct {
-	Type         string          `json:"type"`
-	ID           string          `json:"id"`
-	Timestamp    string          `json:"timestamp"`
-	Label        string          `json:"label"`
-	Version      string          `json:"version"`
-	NodeName     string          `json:"node_name"`
-	Multistream  bool            `json:"multistream"`
-	Simulcast    bool            `json:"simulcast"`
-	Spotlight    bool            `json:"spotlight"`
-	Role         string          `json:"role"`
-	ChannelID    string          `json:"channel_id"`
-	ClientID     string          `json:"client_id"`
-	BundleID     string          `json:"bundle_id"`
-	SessionID    string          `json:"session_id"`
-	ConnectionID string          `json:"connection_id"`
-	Stats        json.RawMessage `json:"stats"`
-}
+	"kohaku/pkg/sora"
+)
 
 // connection is what stays the same across the reports of one peer connection.
 type connection struct {
@@ -57,14 +37,20 @@ func newConnections(now time.Time) ([]connection, error) {
 }
 
 // wrap builds the message Sora would send for one getStats() report captured at at.
-// stats is kept byte for byte: it is the browser's own serialization.
-func wrap(c connection, stats json.RawMessage, at time.Time) (envelope, error) {
+// Each stats element is kept byte for byte: it is the browser's own serialization. The
+// bundle_id is a field that only newer Sora versions add, set so that fixtures exercise the
+// "keep unknown fields" rule.
+func wrap(c connection, stats json.RawMessage, at time.Time) (sora.UserAgent, error) {
 	id, err := newID(at)
 	if err != nil {
-		return envelope{}, err
+		return sora.UserAgent{}, err
 	}
-	return envelope{
-		Type:         "connection.user-agent",
+	var elements []json.RawMessage
+	if err := json.Unmarshal(stats, &elements); err != nil {
+		return sora.UserAgent{}, fmt.Errorf("report of %s: want an array of stats: %w", c.peer, err)
+	}
+	return sora.UserAgent{
+		Type:         sora.TypeUserAgent,
 		ID:           id,
 		Timestamp:    at.UTC().Format("2006-01-02T15:04:05.000000Z"),
 		Label:        "WebRTC SFU Sora",
@@ -79,7 +65,7 @@ func wrap(c connection, stats json.RawMessage, at time.Time) (envelope, error) {
 		BundleID:     c.connectionID, // each connection is a bundle of its own here
 		SessionID:    c.sessionID,
 		ConnectionID: c.connectionID,
-		Stats:        stats,
+		Stats:        elements,
 	}, nil
 }
 
