@@ -82,14 +82,15 @@ func NewDatabase(ctx context.Context) (dbURL string, drop func() error, err erro
 	if err != nil {
 		return "", nil, fmt.Errorf("KOHAKU_TEST_DATABASE_URL: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	// Generous: CREATE DATABASE waits for a checkpoint, slow on a busy machine.
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, admin)
 	if err != nil {
 		return "", nil, err
 	}
 	defer conn.Close(ctx)
-	name := "kohaku_test_" + randomSuffix()
+	name := RandomName("kohaku_test_")
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
 		return "", nil, fmt.Errorf("create database %s: %w", name, err)
 	}
@@ -112,10 +113,53 @@ func dropDatabase(admin, name string) error {
 	return nil
 }
 
-func randomSuffix() string {
+// Schema creates a fresh schema in the database at dbURL and returns a URL whose
+// search_path is that schema, so whoever connects with it sees only its tables: a cheap
+// fresh database for each test of a package sharing one from NewDatabase. The schema is
+// dropped when the test ends.
+func Schema(t testing.TB, dbURL string) string {
+	t.Helper()
+	name := RandomName("kohaku_test_")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := execOnce(ctx, dbURL, "CREATE SCHEMA "+name); err != nil {
+		t.Fatalf("create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := execOnce(ctx, dbURL, "DROP SCHEMA "+name+" CASCADE"); err != nil {
+			t.Errorf("drop schema: %v", err)
+		}
+	})
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatalf("database URL: %v", err)
+	}
+	q := u.Query()
+	q.Set("search_path", name)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func execOnce(ctx context.Context, dbURL, sql string) error {
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return fmt.Errorf("%s: connect: %w", sql, err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, sql); err != nil {
+		return fmt.Errorf("%s: %w", sql, err)
+	}
+	return nil
+}
+
+// RandomName returns prefix followed by 12 random hex digits: a name for a database or
+// schema that no other test run uses.
+func RandomName(prefix string) string {
 	var b [6]byte
 	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	return prefix + hex.EncodeToString(b[:])
 }
 
 func env(key, def string) string {

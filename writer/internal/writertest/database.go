@@ -2,10 +2,7 @@ package writertest
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"net/url"
 	"os"
 	"testing"
 	"time"
@@ -27,15 +24,11 @@ var packageDB struct {
 // creates the database first and drops it at the end. It returns the exit code; call it
 // from TestMain.
 func Run(m *testing.M) int {
-	admin := os.Getenv("KOHAKU_TEST_DATABASE_URL")
-	if admin == "" {
-		admin = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-	}
-	name := "kohaku_test_" + randomSuffix()
-	packageDB.url, packageDB.err = createDatabase(admin, name)
+	var drop func() error
+	packageDB.url, drop, packageDB.err = testenv.NewDatabase(context.Background())
 	code := m.Run()
 	if packageDB.err == nil {
-		if err := dropDatabase(admin, name); err != nil {
+		if err := drop(); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			code = 1
 		}
@@ -66,84 +59,18 @@ func newSchema(t testing.TB, migrate bool) string {
 	if packageDB.err != nil {
 		testenv.Unavailable(t, "PostgreSQL (KOHAKU_TEST_DATABASE_URL)", packageDB.err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, packageDB.url)
-	if err != nil {
-		t.Fatalf("connect to the test database: %v", err)
-	}
-	defer conn.Close(ctx)
-	name := "kohaku_test_" + randomSuffix()
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+name); err != nil {
-		t.Fatalf("create schema %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	u := testenv.Schema(t, packageDB.url)
+	if migrate {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		conn, err := pgx.Connect(ctx, packageDB.url)
+		conn, err := pgx.Connect(ctx, u)
 		if err != nil {
-			t.Errorf("drop schema %s: %v", name, err)
-			return
+			t.Fatalf("connect to the test schema: %v", err)
 		}
 		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA "+name+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", name, err)
-		}
-	})
-	if _, err := conn.Exec(ctx, "SET search_path TO "+name); err != nil {
-		t.Fatalf("set search_path: %v", err)
-	}
-	if migrate {
 		if _, err := schema.Migrate(ctx, conn, schema.Options{}); err != nil {
 			t.Fatalf("migrate the test schema: %v", err)
 		}
 	}
-	u, err := url.Parse(packageDB.url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", name)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
-
-func createDatabase(admin, name string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		return "", err
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		return "", fmt.Errorf("create database %s: %w", name, err)
-	}
-	u, err := url.Parse(admin)
-	if err != nil {
-		return "", fmt.Errorf("KOHAKU_TEST_DATABASE_URL: %w", err)
-	}
-	u.Path = "/" + name
-	return u.String(), nil
-}
-
-func dropDatabase(admin, name string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		return fmt.Errorf("drop database %s: %w", name, err)
-	}
-	defer conn.Close(ctx)
-	// FORCE: a failed test may have left a pool connected.
-	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-		return fmt.Errorf("drop database %s: %w", name, err)
-	}
-	return nil
-}
-
-func randomSuffix() string {
-	var b [6]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	return u
 }
