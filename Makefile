@@ -1,7 +1,7 @@
 # Every module of the workspace; `./...` does not cross module boundaries from the root.
 PKGS := ./pkg/... ./schema/... ./receiver/... ./writer/... ./tools/...
 
-.PHONY: test check build bench
+.PHONY: test check build bench run
 
 # test is what CI runs: formatting, vet, then every test with the race detector.
 test: check
@@ -17,3 +17,8 @@ build:
 
 bench:
 	go test -run '^$$' -bench . -benchmem $(PKGS)
+
+# run starts the whole pipeline on this machine and prints where Sora should send its stats;
+# Ctrl-C stops it. deploy/local/run.sh says which NATS it uses and which variables it reads.
+run:
+	./deploy/local/run.sh

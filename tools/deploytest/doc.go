@@ -1,6 +1,8 @@
-// Package deploytest checks the deployment files at the repository root: that
+// Package deploytest checks what an operator runs on day one. The deployment files:
 // docker-compose.yml describes the stack of DESIGN.md (services, replicas, ports, start
-// order, environment) and that the configuration files it mounts exist, agree with it and
-// are valid for the programs that read them (HAProxy, NATS, Prometheus, Grafana). It holds
-// tests only; run them with go test.
+// order, environment), the configuration files it mounts exist, agree with it and are valid
+// for the programs that read them (HAProxy, NATS, Prometheus, Grafana), and every SQL query
+// of the dashboards returns rows on fixture data. The running pieces: `make run` starts a
+// working pipeline, and HAProxy with the project's configuration loses no stored report when
+// a receiver behind it is killed. It holds tests only; run them with go test.
 package deploytest

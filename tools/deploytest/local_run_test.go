@@ -1,0 +1,238 @@
+package deploytest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"kohaku/pkg/fixtures"
+	"kohaku/pkg/sora"
+	"kohaku/pkg/testenv"
+	"kohaku/tools/internal/sim"
+)
+
+// TestLocalRun runs `make run`'s script, deploy/local/run.sh, as a new user would, on free
+// ports against a fresh database: it must build both programs, start them, say where to
+// send stats, store what Sora sends, and stop cleanly on Ctrl-C (SIGINT).
+func TestLocalRun(t *testing.T) {
+	bash := lookPath(t, "bash", "Debian package bash")
+	lookPath(t, "go", "the Go toolchain, which builds the programs")
+	bin := t.TempDir() // shared by the cases, so the second build is a cache hit
+	tests := []struct {
+		name string
+		nats func(t *testing.T) (env []string, says string)
+	}{
+		{"writer embeds JetStream", func(t *testing.T) ([]string, string) {
+			addr := freeAddr(t)
+			return []string{"KOHAKU_EMBEDDED_NATS=true", "KOHAKU_EMBEDDED_NATS_LISTEN=" + addr,
+				"KOHAKU_EMBEDDED_NATS_DIR=" + t.TempDir()}, "embedding JetStream in the writer at " + addr
+		}},
+		{"NATS that answers is used", func(t *testing.T) ([]string, string) {
+			ns := testenv.NATS(t)
+			return []string{"KOHAKU_NATS_URL=" + ns.URL()}, "using the NATS server that answers at"
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db := testenv.Database(t)
+			natsEnv, says := tt.nats(t)
+			listen := freeAddr(t)
+			cmd := exec.Command(bash, filepath.Join(root, "deploy/local/run.sh"))
+			cmd.Env = append(cleanEnv(), natsEnv...)
+			cmd.Env = append(cmd.Env,
+				"KOHAKU_LOCAL_BIN="+bin,
+				"KOHAKU_LISTEN="+listen,
+				"KOHAKU_LOCAL_RECEIVER_ADMIN_LISTEN="+freeAddr(t),
+				"KOHAKU_LOCAL_WRITER_ADMIN_LISTEN="+freeAddr(t),
+				"KOHAKU_DATABASE_URL="+db,
+				"KOHAKU_LOG_FORMAT=json",
+			)
+			p := start(t, "deploy/local/run.sh", cmd)
+			t.Cleanup(func() {
+				if t.Failed() {
+					killChildren(p)
+				}
+			})
+
+			collector := "http://" + listen + "/collector"
+			testenv.Eventually(t, 5*time.Minute, func() error { // the first build can be slow
+				if p.exited() {
+					t.Fatalf("run.sh ended before it was ready: %v\n%s", p.err, p.out.String())
+				}
+				if !strings.Contains(p.out.String(), "Kohaku is ready: point Sora at stats_collector_url = "+collector) {
+					return fmt.Errorf("run.sh has not said it is ready")
+				}
+				return nil
+			})
+			if out := p.out.String(); !strings.Contains(out, says) {
+				t.Errorf("run.sh does not say %q:\n%s", says, out)
+			}
+
+			want := postFixtures(t, collector)
+			conn, err := pgx.Connect(t.Context(), db)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close(context.Background())
+			testenv.Eventually(t, 30*time.Second, func() error {
+				got, err := storedConnections(t.Context(), conn)
+				if err != nil {
+					return err
+				}
+				if !slices.Equal(got, want) {
+					return fmt.Errorf("sora_connection holds %v, want %v", got, want)
+				}
+				var stats, vm int
+				if err := conn.QueryRow(t.Context(), `SELECT
+					(SELECT count(*) FROM rtc_outbound_rtp_stats) + (SELECT count(*) FROM rtc_inbound_rtp_stats),
+					(SELECT count(*) FROM sora_node_erlang_vm_memory)`).Scan(&stats, &vm); err != nil {
+					return err
+				}
+				if stats == 0 || vm == 0 {
+					return fmt.Errorf("%d RTP rows and %d Erlang VM rows, want some of each", stats, vm)
+				}
+				return nil
+			})
+
+			if err := p.stop(t, os.Interrupt, time.Minute); err != nil {
+				t.Fatalf("run.sh after SIGINT: %v, want a clean exit\n%s", err, p.out.String())
+			}
+			if out := p.out.String(); !strings.Contains(out, "kohaku-local: stopped") {
+				t.Errorf("run.sh did not say it stopped:\n%s", out)
+			}
+			for _, pid := range childPIDs(p) {
+				if !processGone(pid) {
+					t.Errorf("process %d started by run.sh still runs", pid)
+				}
+			}
+			if c, err := net.DialTimeout("tcp", listen, time.Second); err == nil {
+				c.Close()
+				t.Errorf("%s still accepts connections after run.sh ended", listen)
+			}
+		})
+	}
+}
+
+// postFixtures posts every fixture over h2c, as Sora does, wants 204 for each, and returns
+// the sorted connection ids of the connection.user-agent ones.
+func postFixtures(t *testing.T, collector string) []string {
+	t.Helper()
+	all, err := fixtures.All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := sim.NewClient(collector, sim.ClientOptions{Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, f := range all {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, collector, bytes.NewReader(f.Body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("content-type", "application/json")
+		req.Header.Set(sora.HeaderExporterType, f.ExporterType)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("POST %s: %v", f.Name, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNoContent || resp.ProtoMajor != 2 {
+			t.Fatalf("POST %s: %s over %s %s, want 204 over HTTP/2", f.Name, resp.Status, resp.Proto, body)
+		}
+		if f.ExporterType == sora.TypeUserAgent {
+			var env struct {
+				ConnectionID string `json:"connection_id"`
+			}
+			if err := json.Unmarshal(f.Body, &env); err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, env.ConnectionID)
+		}
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids)
+}
+
+func storedConnections(ctx context.Context, conn *pgx.Conn) ([]string, error) {
+	rows, err := conn.Query(ctx, "SELECT connection_id FROM sora_connection ORDER BY connection_id")
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// childPIDs returns the programs that run.sh said it started ("kohaku-writer started (pid N)").
+func childPIDs(p *process) []int {
+	var pids []int
+	for _, m := range regexp.MustCompile(`started \(pid (\d+)\)`).FindAllStringSubmatch(p.out.String(), -1) {
+		if pid, err := strconv.Atoi(m[1]); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// killChildren kills what run.sh started when the test ends early: they run in process
+// groups of their own, so killing the script does not end them.
+func killChildren(p *process) {
+	for _, pid := range childPIDs(p) {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
+
+// TestLocalRunRefuses checks that run.sh names the problem, before building anything, when
+// the addresses it was given cannot work.
+func TestLocalRunRefuses(t *testing.T) {
+	bash := lookPath(t, "bash", "Debian package bash")
+	ns := testenv.NATS(t) // a port that is taken, by a NATS server with JetStream
+	taken := strings.TrimPrefix(ns.URL(), "nats://")
+	closed := freeAddr(t)
+	tests := []struct {
+		name string
+		env  []string
+		want string
+	}{
+		{"one admin address for both", []string{"KOHAKU_ADMIN_LISTEN=:5891"}, "KOHAKU_LOCAL_RECEIVER_ADMIN_LISTEN"},
+		{"embedded JetStream on a taken port", []string{"KOHAKU_EMBEDDED_NATS=true", "KOHAKU_EMBEDDED_NATS_LISTEN=" + taken},
+			"port " + taken + " for the embedded JetStream (KOHAKU_EMBEDDED_NATS_LISTEN) is taken"},
+		{"no NATS at the URL given", []string{"KOHAKU_NATS_URL=nats://" + closed}, "no NATS server answers at " + closed},
+		{"external NATS that is not there", []string{"KOHAKU_EMBEDDED_NATS=false", "KOHAKU_NATS_URL=nats://" + closed}, "no NATS server answers"},
+		{"bad switch", []string{"KOHAKU_EMBEDDED_NATS=maybe"}, "KOHAKU_EMBEDDED_NATS=maybe"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := exec.Command(bash, filepath.Join(root, "deploy/local/run.sh"))
+			cmd.Env = append(cleanEnv(), "KOHAKU_LOCAL_BIN="+t.TempDir())
+			cmd.Env = append(cmd.Env, tt.env...)
+			out, err := cmd.CombinedOutput()
+			if err == nil {
+				t.Fatalf("run.sh succeeded, want a refusal:\n%s", out)
+			}
+			if !strings.Contains(string(out), tt.want) {
+				t.Errorf("run.sh says\n%s\nwant it to mention %q", out, tt.want)
+			}
+			if strings.Contains(string(out), "building") {
+				t.Errorf("run.sh built before refusing:\n%s", out)
+			}
+		})
+	}
+}
