@@ -3,9 +3,15 @@ PKGS := ./pkg/... ./schema/... ./receiver/... ./writer/... ./tools/...
 
 .PHONY: test check build bench run
 
+# The reliability suite (tools/reliability) runs on its own, verbosely, so that the one-line
+# summary of each scenario shows even when it passes; its full output shows when it fails.
+RELIABILITY := ./tools/reliability/
+
 # test is what CI runs: formatting, vet, then every test with the race detector.
 test: check
-	go test -race -count=1 -timeout 12m $(PKGS)
+	go test -race -count=1 -timeout 12m $$(go list $(PKGS) | grep -v /tools/reliability$$)
+	@out=$$(mktemp); go test -race -count=1 -timeout 10m -v $(RELIABILITY) >$$out 2>&1; rc=$$?; \
+	if [ $$rc -eq 0 ]; then grep -E '^(summary:|ok )' $$out; else cat $$out; fi; rm -f $$out; exit $$rc
 
 check:
 	@unformatted=$$(gofmt -l pkg schema receiver writer tools); \
