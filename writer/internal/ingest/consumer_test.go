@@ -298,7 +298,7 @@ func TestDatabaseOutage(t *testing.T) {
 	e.publish(t, before)
 	writertest.WaitCounts(t, e.pool, writertest.Expect(t, before), 60*time.Second)
 
-	writertest.Block(t, e.url)
+	testenv.BlockDatabase(t, e.url)
 	blocked := time.Now()
 	// Messages keep arriving while the database is away.
 	e.publish(t, during)
@@ -325,7 +325,7 @@ func TestDatabaseOutage(t *testing.T) {
 		t.Errorf("kohaku_writer_database_up = %v during the outage, want 0", up)
 	}
 
-	writertest.Allow(t, e.url)
+	testenv.AllowDatabase(t, e.url)
 	writertest.WaitCounts(t, e.pool, writertest.Expect(t, msgs), 60*time.Second)
 	e.waitSettled(t, stream.Consumer)
 	testenv.Eventually(t, 5*time.Second, func() error { return w.c.Ready(context.Background()) })

@@ -1,4 +1,4 @@
-package writertest
+package testenv
 
 import (
 	"context"
@@ -10,18 +10,18 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Block makes the database of dbURL refuse connections and ends those it has, as an
-// outage does, until Allow or the end of the test.
-func Block(t testing.TB, dbURL string) {
+// BlockDatabase makes the database of dbURL refuse connections and ends those it has, as
+// an outage does, until AllowDatabase or the end of the test.
+func BlockDatabase(t testing.TB, dbURL string) {
 	t.Helper()
 	name := databaseName(t, dbURL)
 	adminExec(t, dbURL, "ALTER DATABASE "+pgx.Identifier{name}.Sanitize()+" ALLOW_CONNECTIONS false")
-	t.Cleanup(func() { Allow(t, dbURL) })
+	t.Cleanup(func() { AllowDatabase(t, dbURL) })
 	adminExec(t, dbURL, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", name)
 }
 
-// Allow ends Block.
-func Allow(t testing.TB, dbURL string) {
+// AllowDatabase ends BlockDatabase.
+func AllowDatabase(t testing.TB, dbURL string) {
 	t.Helper()
 	adminExec(t, dbURL, "ALTER DATABASE "+pgx.Identifier{databaseName(t, dbURL)}.Sanitize()+" ALLOW_CONNECTIONS true")
 }
