@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"testing"
+	"unicode/utf8"
 
 	"kohaku/pkg/sora"
 )
@@ -98,8 +99,9 @@ func checkRowTypes(t *testing.T, rows *Rows) {
 					var b []byte
 					b, ok = v.([]byte)
 					// Valid JSON and UTF-8, without \u0000 or surrogate escapes, as jsonb wants.
-					surrogates, err := checkBody(b)
-					ok = ok && err == nil && !surrogates
+					var facts bodyFacts
+					_, err := checkBody(b, &facts)
+					ok = ok && err == nil && !facts.surrogates
 				default:
 					ok = k == colTime
 				}
@@ -107,6 +109,76 @@ func checkRowTypes(t *testing.T, rows *Rows) {
 					t.Fatalf("%s.%s holds %T %v", table, l.columns[k].name, v, v)
 				}
 			}
+		}
+	}
+}
+
+// FuzzQuickCheck compares checkBody's fast path with its definition: valid UTF-8, valid
+// JSON as encoding/json sees it, no \u0000 escape, every number within numeric; and the
+// facts it gathers with the slow path's and the scanner's.
+func FuzzQuickCheck(f *testing.F) {
+	for _, fx := range testBodies(f) {
+		f.Add(fx.Body)
+	}
+	for _, s := range []string{`{}`, `[]`, `{"a":[1,-0.5e+3,true,false,null,"\u00e9\ud83d\ude00"]}`, `"\u0000"`,
+		`{"a":1,}`, `[1 2]`, `01`, `1.`, `-`, `"\x"`, "\"\xff\"", `{"a" 1}`, ` [ { } , [ ] ] `, `"\uD800"`, `1e`, `[`, `"`,
+		`[1e131073]`, `[1e-16384]`, `{"a":{"b":[]},"c":[{}],"d":{}}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) { checkQuick(t, b) })
+}
+
+// checkQuick fails unless quickCheck agrees with its definition about b.
+func checkQuick(t *testing.T, b []byte) {
+	t.Helper()
+	var facts bodyFacts
+	ok := quickCheck(b, &facts)
+	want := utf8.Valid(b) && json.Valid(b) && !hasNULEscape(b) && numbersFit(b)
+	if ok != want {
+		t.Fatalf("quickCheck(%q) = %t, want %t", b, ok, want)
+	}
+	if !ok {
+		return
+	}
+	if slow, err := slowCheck(b); err != nil || slow != facts.surrogates {
+		t.Fatalf("quickCheck(%q) surrogates = %t, slowCheck says %t, %v", b, facts.surrogates, slow, err)
+	}
+	sc := &scanner{d: b}
+	for _, s := range facts.ends[:facts.nEnds] {
+		if c := b[s.start]; c != '{' && c != '[' {
+			t.Fatalf("quickCheck(%q) recorded an end for %q at %d, not a container", b, c, s.start)
+		}
+		if e := sc.valueEnd(s.start); e != s.end {
+			t.Fatalf("quickCheck(%q) says the value at %d ends at %d, the scanner says %d", b, s.start, s.end, e)
+		}
+	}
+}
+
+// hasNULEscape reports whether a valid JSON text escapes U+0000.
+func hasNULEscape(b []byte) bool {
+	for k := 0; k+6 <= len(b); k++ {
+		if b[k] != '\\' {
+			continue
+		}
+		if b[k+1] == 'u' && string(b[k+2:k+6]) == "0000" {
+			return true
+		}
+		k++ // the escaped byte is not a backslash that starts an escape
+	}
+	return false
+}
+
+// numbersFit reports whether every number of a valid JSON text fits numeric.
+func numbersFit(b []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return true
+		}
+		if n, ok := tok.(json.Number); ok && !fitsNumeric([]byte(n)) {
+			return false
 		}
 	}
 }

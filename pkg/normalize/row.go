@@ -10,7 +10,7 @@ import (
 // collects the members without a column in b.extra. JSON gives the last of repeated
 // members, so the members are taken from the last one back, skipping names already taken.
 func (b *builder) typedRow(l *layout) []any {
-	row := make([]any, len(l.columns))
+	row := b.newRow(len(l.columns))
 	row[colTime] = b.time
 	if cap(b.done) < len(l.columns) {
 		b.done = make([]bool, len(l.columns))
@@ -35,7 +35,7 @@ func (b *builder) typedRow(l *layout) []any {
 				continue
 			}
 			b.done[col] = true
-			if v := value(fd, l.columns[col].kind); v != nil {
+			if v := b.value(fd, l.columns[col].kind); v != nil {
 				row[col] = v
 				continue
 			}
@@ -78,6 +78,33 @@ func (b *builder) extraHas(key []byte) bool {
 		}
 	}
 	return false
+}
+
+// value is the package's value, with text interned: the ids that elements refer to each
+// other by, kinds and states repeat within a message, and one boxed string serves them all.
+func (b *builder) value(fd field, k valueKind) any {
+	if k == kindText && fd.tok == tokString {
+		return b.text(fd.raw)
+	}
+	return value(fd, k)
+}
+
+// text returns the string value raw boxed, the same box for the same text within a message.
+func (b *builder) text(raw []byte) any {
+	if _, escaped := stringEnd(raw, 0); escaped {
+		return stringValue(raw) // rare: not worth a cache entry
+	}
+	inner := raw[1 : len(raw)-1]
+	if v, ok := b.strs[string(inner)]; ok {
+		return v
+	}
+	if b.strs == nil {
+		b.strs = make(map[string]any, 64)
+	}
+	s := string(inner)
+	var v any = s
+	b.strs[s] = v
+	return v
 }
 
 // value returns the Go value of fd for a column of kind k, or nil when the JSON value does

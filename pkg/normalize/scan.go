@@ -48,7 +48,8 @@ func tokenAt(d []byte, p int) token {
 type scanner struct {
 	d       []byte
 	err     error
-	checked bool // every number was checked already: skip the check
+	checked bool       // every number was checked already: skip the check
+	facts   *bodyFacts // where some containers end, from checkBody
 }
 
 func skipSpace(d []byte, p int) int {
@@ -88,7 +89,11 @@ func (sc *scanner) valueEnd(p int) int {
 	case tokNumber:
 		return sc.numberEnd(p)
 	}
-	// An object or array: walk to the matching bracket, checking the numbers inside.
+	// An object or array: walk to the matching bracket, checking the numbers inside,
+	// unless checkBody saw where it ends.
+	if e, ok := sc.facts.end(p); ok && sc.checked {
+		return e
+	}
 	depth := 0
 	for {
 		switch c := d[p]; {
@@ -193,9 +198,24 @@ func stringValue(raw []byte) string {
 
 // checkBody rejects what no row can hold: a body that is not JSON or not UTF-8 (PostgreSQL
 // text and jsonb need UTF-8), and the escape \u0000, which neither text nor jsonb accept.
-// It reports whether the body escapes a UTF-16 surrogate, which jsonb rejects when it is
-// unpaired, so that raw JSON values must be normalized before they are stored.
-func checkBody(body []byte) (surrogates bool, err error) {
+// It fills f, which tells in particular whether the body escapes a UTF-16 surrogate, which
+// jsonb rejects when it is unpaired, so that raw JSON values must be normalized before they
+// are stored. It reports whether every number was found to fit PostgreSQL's numeric; when
+// not, the scanner checks them.
+func checkBody(body []byte, f *bodyFacts) (numbersChecked bool, err error) {
+	if quickCheck(body, f) {
+		return true, nil
+	}
+	// The slow path words the error. It also decides when the quick check refused for a
+	// number, which the scanner then finds and reports.
+	*f = bodyFacts{}
+	f.surrogates, err = slowCheck(body)
+	return false, err
+}
+
+// slowCheck is checkBody's definition, with encoding/json; it reports whether the body
+// escapes a UTF-16 surrogate.
+func slowCheck(body []byte) (surrogates bool, err error) {
 	if !utf8.Valid(body) {
 		return false, errors.New("body is not valid UTF-8")
 	}

@@ -1,6 +1,8 @@
 package sora
 
 import (
+	"encoding/binary"
+	"math/bits"
 	"strings"
 	"unicode/utf8"
 )
@@ -33,6 +35,7 @@ type scanner struct {
 	data []byte
 	pos  int
 	err  *FieldError
+	slow bool // never take quickSkip: the tests compare the two ways
 }
 
 // fail records the first error. The field name may view the body's bytes (keyString), so
@@ -75,6 +78,18 @@ func (s *scanner) consume(c byte) bool {
 // skip scans one value of any type. For strings it returns the raw contents between the
 // quotes and whether they hold escapes.
 func (s *scanner) skip(field string, depth int) (k kind, raw []byte, escaped bool) {
+	switch c := s.peek(); {
+	case (c == '{' || c == '[') && s.err == nil && !s.slow:
+		// The common case, a well-formed container, in one tight loop; otherwise the
+		// cases below go over it again and say what is wrong.
+		if end, ok := quickSkip(s.data, s.pos, depth); ok {
+			s.pos = end
+			if c == '{' {
+				return kindObject, nil, false
+			}
+			return kindArray, nil, false
+		}
+	}
 	switch c := s.peek(); {
 	case c == '{':
 		if depth >= maxDepth {
@@ -177,12 +192,55 @@ func keyString(raw []byte, escaped bool) string {
 	return string(unescape(nil, raw))
 }
 
+// plainByte marks the bytes that stand for themselves inside a JSON string: not a quote,
+// a backslash, a control character or part of a multi-byte UTF-8 sequence.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// plainPrefix returns how many of the eight bytes of x, read little-endian (the first
+// byte lowest), are plain (see plainByte) before the first that is not. It uses the exact
+// tests of "Bit Twiddling Hacks" (https://graphics.stanford.edu/~seander/bithacks.html,
+// "Determine if a word has a byte less than n"): (v - ones*n) &^ v sets the high bit of a
+// byte below n, and of none below the lowest such byte; a quote or a backslash is a zero
+// byte after an XOR; a byte with its high bit set is not ASCII.
+func plainPrefix(x uint64) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	q, b := x^(ones*'"'), x^(ones*'\\')
+	m := (((x - ones*0x20) &^ x) | ((q - ones) &^ q) | ((b - ones) &^ b) | x) & highs
+	return bits.TrailingZeros64(m) >> 3 // 8 when m is 0
+}
+
+// plainRun returns the index of the first byte at or after d[p] that is not plain.
+func plainRun(d []byte, p int) int {
+	for p+8 <= len(d) {
+		k := plainPrefix(binary.LittleEndian.Uint64(d[p:]))
+		p += k
+		if k < 8 {
+			return p
+		}
+	}
+	for p < len(d) && plainByte[d[p]] {
+		p++
+	}
+	return p
+}
+
 // str scans a string, checking escapes and UTF-8, and returns its raw contents.
 func (s *scanner) str(field string) (raw []byte, escaped bool) {
 	s.pos++ // opening quote
 	start := s.pos
 	for s.pos < len(s.data) {
-		c := s.data[s.pos]
+		// Most of a string is plain ASCII: skip it eight bytes at a time.
+		d, i := s.data, plainRun(s.data, s.pos)
+		s.pos = i
+		if i >= len(d) {
+			break
+		}
+		c := d[i]
 		switch {
 		case c == '"':
 			raw = s.data[start:s.pos]
