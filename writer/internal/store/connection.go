@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -32,54 +31,72 @@ func (x *connection) see(c *normalize.Connection) {
 	}
 }
 
-// upsertSQL inserts a connection or moves its first and last seen outwards. Only the two
-// times move: the other fields describe the connection and do not change during it. The
-// WHERE clause leaves the row alone when a replay brings nothing new.
+// upsertSQL inserts connections, given as arrays of their fields, or moves their first and
+// last seen outwards. The other fields describe the connection and do not change during
+// it, except extra, which holds envelope fields of each message (its id): it follows
+// last_seen, so that it is the newest message's however the messages were batched, and a
+// replay rebuilds the same row. The WHERE clause leaves a row alone when a replay brings
+// nothing new. One statement for the whole batch: a statement per connection costs the
+// server about as much as the COPY of its stats.
 const upsertSQL = `INSERT INTO sora_connection
 	(connection_id, channel_id, session_id, client_id, role, multistream, simulcast, spotlight,
 	 label, version, node_name, first_seen, last_seen, extra)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::boolean[], $7::boolean[],
+	$8::boolean[], $9::text[], $10::text[], $11::text[], $12::timestamptz[], $13::timestamptz[], $14::jsonb[])
+ORDER BY 1
 ON CONFLICT (connection_id) DO UPDATE SET
 	first_seen = LEAST(sora_connection.first_seen, EXCLUDED.first_seen),
-	last_seen = GREATEST(sora_connection.last_seen, EXCLUDED.last_seen)
+	last_seen = GREATEST(sora_connection.last_seen, EXCLUDED.last_seen),
+	extra = CASE WHEN EXCLUDED.last_seen > sora_connection.last_seen THEN EXCLUDED.extra ELSE sora_connection.extra END
 WHERE EXCLUDED.first_seen < sora_connection.first_seen OR EXCLUDED.last_seen > sora_connection.last_seen
 RETURNING xmax = 0`
 
-// upsertConnections upserts conns, in their order, in one round trip. It returns how many
-// connections were new.
+// upsertConnections upserts conns, whose ids are distinct (ON CONFLICT cannot touch a row
+// twice in one statement), in id order so that two writers lock them in the same order. It
+// returns how many connections were new.
 func upsertConnections(ctx context.Context, tx pgx.Tx, conns []connection) (int, error) {
 	if len(conns) == 0 {
 		return 0, nil
 	}
-	var b pgx.Batch
-	for _, c := range conns {
-		extra := c.Extra
-		if extra == nil {
-			extra = []byte("{}")
-		}
-		b.Queue(upsertSQL, c.ConnectionID, c.ChannelID, c.SessionID, c.ClientID, c.Role,
-			c.Multistream, c.Simulcast, c.Spotlight, c.Label, c.Version, c.NodeName,
-			c.first, c.last, extra)
-	}
-	br := tx.SendBatch(ctx, &b)
-	n := 0
-	for _, c := range conns {
-		// xmax is 0 in a row version that an insert made, not an update: the usual way
-		// to tell the two apart after ON CONFLICT DO UPDATE.
-		var inserted bool
-		err := br.QueryRow().Scan(&inserted)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-			// Already known with these times: nothing changed.
-		case err != nil:
-			br.Close()
-			return 0, fmt.Errorf("upsert sora_connection %s: %w", c.ConnectionID, err)
-		case inserted:
-			n++
+	n := len(conns)
+	var (
+		ids, channels, sessions, clients, roles = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		labels, versions, nodes                 = make([]string, n), make([]string, n), make([]string, n)
+		multi, simul, spot                      = make([]bool, n), make([]bool, n), make([]bool, n)
+		first, last                             = make([]time.Time, n), make([]time.Time, n)
+		extras                                  = make([][]byte, n)
+	)
+	for i, c := range conns {
+		ids[i], channels[i], sessions[i], clients[i], roles[i] = c.ConnectionID, c.ChannelID, c.SessionID, c.ClientID, c.Role
+		labels[i], versions[i], nodes[i] = c.Label, c.Version, c.NodeName
+		multi[i], simul[i], spot[i] = c.Multistream, c.Simulcast, c.Spotlight
+		first[i], last[i] = c.first, c.last
+		extras[i] = c.Extra
+		if extras[i] == nil {
+			extras[i] = []byte("{}")
 		}
 	}
-	if err := br.Close(); err != nil {
-		return 0, fmt.Errorf("upsert sora_connection: %w", err)
+	rows, err := tx.Query(ctx, upsertSQL, ids, channels, sessions, clients, roles, multi, simul, spot,
+		labels, versions, nodes, first, last, extras)
+	if err != nil {
+		return 0, fmt.Errorf("upsert %d sora_connection rows: %w", n, err)
 	}
-	return n, nil
+	// xmax is 0 in a row version that an insert made, not an update: the usual way to
+	// tell the two apart after ON CONFLICT DO UPDATE. Connections already known with
+	// these times return no row.
+	inserted := 0
+	for rows.Next() {
+		var fresh bool
+		if err := rows.Scan(&fresh); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("upsert sora_connection: %w", err)
+		}
+		if fresh {
+			inserted++
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("upsert %d sora_connection rows: %w", n, err)
+	}
+	return inserted, nil
 }

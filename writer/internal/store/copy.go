@@ -45,8 +45,7 @@ func (r *tableRows) Err() error { return nil }
 // copyRows copies rows straight into table: the common case, at full COPY speed. A row
 // whose natural key is already present fails the whole COPY with a unique violation.
 func copyRows(ctx context.Context, tx pgx.Tx, table string, rows *tableRows) (int64, error) {
-	rows.rewind()
-	n, err := tx.CopyFrom(ctx, pgx.Identifier{table}, normalize.Columns(table), rows)
+	n, err := copyFrom(ctx, tx, table, table, rows)
 	if err != nil {
 		return 0, fmt.Errorf("copy %d rows into %s: %w", rows.len(), table, err)
 	}
@@ -73,8 +72,7 @@ func mergeRows(ctx context.Context, tx pgx.Tx, table string, rows *tableRows) (i
 	if _, err := tx.Exec(ctx, "CREATE TEMPORARY TABLE "+tmp+" ON COMMIT DROP AS SELECT "+quoted+" FROM "+target+" WITH NO DATA"); err != nil {
 		return 0, fmt.Errorf("merge into %s: create temporary table: %w", table, err)
 	}
-	rows.rewind()
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"kohaku_merge_" + table}, cols, rows); err != nil {
+	if _, err := copyFrom(ctx, tx, "kohaku_merge_"+table, table, rows); err != nil {
 		return 0, fmt.Errorf("merge into %s: copy %d rows: %w", table, rows.len(), err)
 	}
 	// Without a conflict target, DO NOTHING skips a row that conflicts on any unique

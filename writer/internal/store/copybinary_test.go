@@ -1,0 +1,119 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"kohaku/pkg/normalize"
+	"kohaku/pkg/sora"
+	"kohaku/writer/internal/writertest"
+)
+
+// TestBinaryCopyStoresWhatPgxStores copies the rows of the fixtures and of tricky values
+// once with the writer's binary encoder and once with pgx's CopyFrom, into twin tables, and
+// wants the two tables equal, row for row.
+func TestBinaryCopyStoresWhatPgxStores(t *testing.T) {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, writertest.Database(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+
+	rows := map[string]*tableRows{}
+	add := func(typ string, body []byte) {
+		r, err := normalize.Message(typ, body)
+		if err != nil {
+			t.Fatalf("normalize: %v", err)
+		}
+		for table, rs := range r.Tables {
+			if rows[table] == nil {
+				rows[table] = &tableRows{}
+			}
+			rows[table].parts = append(rows[table].parts, rs)
+			rows[table].n += len(rs)
+		}
+	}
+	for _, m := range writertest.Messages(t, 20) {
+		add(m.ExporterType, m.Body)
+	}
+	add(sora.TypeUserAgent, []byte(`{"type":"connection.user-agent","timestamp":"1999-12-31T23:59:59.999999Z",
+		"label":"l","version":"v","node_name":"n","multistream":true,"simulcast":false,"spotlight":false,
+		"channel_id":"c\u00e9\ud83d\ude00","client_id":"x","session_id":"01JD3K9Q2W8E5R7T1Y4U6I0F00","connection_id":"01JD3K9Q2W8E5R7T1Y4U6I0F01",
+		"stats":[
+		 {"id":"I","type":"inbound-rtp","timestamp":1.5e12,"ssrc":4294967295,"kind":"video","packetsLost":-9223372036854775808,
+		  "jitter":5e-324,"bytesReceived":9223372036854775807,"totalAudioEnergy":1.7976931348623157e308,"trackIdentifier":"\"q\"\\\n\t"},
+		 {"id":"O","type":"outbound-rtp","timestamp":0,"active":false,"qualityLimitationDurations":{"none":0.5,"cpu":1e-7,"x":{"y":[1,"\ud800"]}},
+		  "rid":"","frameWidth":-0.0,"extraThing":[null,true]},
+		 {"id":"T","type":"transport","timestamp":-1,"dtlsState":"connected","iceRole":null},
+		 {"id":"Z","type":"future-type","timestamp":2,"a":[1e400]}]}`))
+
+	for _, table := range slices.Sorted(maps.Keys(rows)) {
+		t.Run(table, func(t *testing.T) {
+			r := rows[table]
+			types, ok := columnTypes(table)
+			if !ok || !encodable(r, types) {
+				t.Fatalf("rows of %s are not encodable; the writer would fall back to pgx", table)
+			}
+			bin, viaPgx := "bin_"+table, "pgx_"+table
+			for _, name := range []string{bin, viaPgx} {
+				if _, err := conn.Exec(ctx, fmt.Sprintf("CREATE TABLE %s (LIKE %s)", pgx.Identifier{name}.Sanitize(), pgx.Identifier{table}.Sanitize())); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+				n, err := copyFrom(ctx, tx, bin, table, r)
+				if err != nil {
+					return fmt.Errorf("binary copy: %w", err)
+				}
+				if int(n) != r.len() {
+					return fmt.Errorf("binary copy: %d rows copied, want %d", n, r.len())
+				}
+				r.rewind()
+				_, err = tx.CopyFrom(ctx, pgx.Identifier{viaPgx}, normalize.Columns(table), r)
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, pair := range [][2]string{{bin, viaPgx}, {viaPgx, bin}} {
+				var n int
+				q := fmt.Sprintf("SELECT count(*) FROM (SELECT * FROM %s EXCEPT ALL SELECT * FROM %s) d",
+					pgx.Identifier{pair[0]}.Sanitize(), pgx.Identifier{pair[1]}.Sanitize())
+				if err := conn.QueryRow(ctx, q).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				if n != 0 {
+					t.Errorf("%d rows of %s are not in %s", n, pair[0], pair[1])
+				}
+			}
+		})
+	}
+}
+
+// TestPgMicros checks the timestamptz encoding around PostgreSQL's epoch.
+func TestPgMicros(t *testing.T) {
+	tests := []struct {
+		name string
+		t    time.Time
+		want int64
+	}{
+		{"epoch", time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), 0},
+		{"a microsecond before", time.Date(1999, 12, 31, 23, 59, 59, 999999000, time.UTC), -1},
+		{"nanoseconds dropped", time.Date(2000, 1, 1, 0, 0, 1, 999, time.UTC), 1_000_000},
+		{"zone ignored", time.Date(2000, 1, 1, 9, 0, 0, 0, time.FixedZone("JST", 9*3600)), 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := pgMicros(tt.t); got != tt.want {
+				t.Errorf("pgMicros(%s) = %d, want %d", tt.t, got, tt.want)
+			}
+		})
+	}
+}
