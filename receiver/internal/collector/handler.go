@@ -81,8 +81,13 @@ func (h *Handler) collect(w http.ResponseWriter, r *http.Request) {
 	typ := r.Header.Get(sora.HeaderExporterType)
 	status := h.answer(w, r, typ)
 	label := typeLabel(typ)
-	h.m.requests.WithLabelValues(label, strconv.Itoa(status)).Inc()
-	h.m.duration.WithLabelValues(label).Observe(time.Since(start).Seconds())
+	tm := h.m.forLabel(label)
+	if status == http.StatusNoContent && tm.noContent != nil {
+		tm.noContent.Inc()
+	} else {
+		h.m.requests.WithLabelValues(label, strconv.Itoa(status)).Inc()
+	}
+	tm.duration.Observe(time.Since(start).Seconds())
 }
 
 // answer stores the request's body and writes the answer, 204 or one from writeError, and
@@ -109,7 +114,7 @@ func (h *Handler) store(w http.ResponseWriter, r *http.Request, typ string) erro
 	if err != nil {
 		return err
 	}
-	h.m.bodyBytes.WithLabelValues(typ).Observe(float64(len(body))) // typ is known here
+	h.m.forLabel(typ).bodyBytes.Observe(float64(len(body))) // typ is known here
 	// The body is not reused: Validate's FieldError may view its bytes.
 	if err := sora.Validate(typ, body); err != nil {
 		return err
@@ -165,7 +170,7 @@ func (h *Handler) publish(ctx context.Context, typ string, body []byte) error {
 		return &publishError{err: err}
 	}
 	if ack.Duplicate {
-		h.m.dups.WithLabelValues(typ).Inc()
+		h.m.forLabel(typ).dups.Inc()
 		h.log.Debug("duplicate message", "exporter_type", typ, "stream_seq", ack.Sequence)
 	}
 	return nil
@@ -184,8 +189,8 @@ func (h *Handler) logFailure(r *http.Request, typ string, status int, err error)
 
 // checkContentType accepts a missing Content-Type, application/json and any +json type.
 func checkContentType(ct string) error {
-	if ct == "" {
-		return nil
+	if ct == "" || ct == "application/json" {
+		return nil // the common cases, without parsing
 	}
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil {

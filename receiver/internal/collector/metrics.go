@@ -16,7 +16,23 @@ type metrics struct {
 	bodyBytes *prometheus.HistogramVec // exporter_type
 	inFlight  prometheus.Gauge
 	dups      *prometheus.CounterVec // exporter_type
+
+	// byLabel holds the series of each exporter_type label, looked up once here so that
+	// a request touches no label map: every known type and "unknown".
+	byLabel map[string]*typeMetrics
 }
+
+// typeMetrics are the series of one exporter_type label. The label "unknown" has only
+// duration: its requests are refused before their body is read.
+type typeMetrics struct {
+	noContent prometheus.Counter  // requests answered 204, the common case
+	duration  prometheus.Observer // request duration
+	bodyBytes prometheus.Observer
+	dups      prometheus.Counter
+}
+
+// forLabel returns the series of an exporter_type label, as typeLabel returns it.
+func (m *metrics) forLabel(label string) *typeMetrics { return m.byLabel[label] }
 
 // natsState is what the connection gauges read; *nats.Conn and Handler provide it.
 type natsState interface {
@@ -56,6 +72,16 @@ func newMetrics(reg prometheus.Registerer, st natsState) *metrics {
 			Help: "Messages that JetStream reported as duplicates within its window (answered 204, stored once).",
 		}, []string{"exporter_type"}),
 	}
+	m.byLabel = map[string]*typeMetrics{}
+	for _, l := range []string{sora.TypeUserAgent, sora.TypeErlangVM} {
+		m.byLabel[l] = &typeMetrics{
+			noContent: m.requests.WithLabelValues(l, "204"),
+			duration:  m.duration.WithLabelValues(l),
+			bodyBytes: m.bodyBytes.WithLabelValues(l),
+			dups:      m.dups.WithLabelValues(l),
+		}
+	}
+	m.byLabel["unknown"] = &typeMetrics{duration: m.duration.WithLabelValues("unknown")}
 	f.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "kohaku_receiver_nats_connected",
 		Help: "1 while the NATS connection is up, 0 otherwise.",
