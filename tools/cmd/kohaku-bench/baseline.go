@@ -1,0 +1,140 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"kohaku/pkg/sora"
+	"kohaku/pkg/stream"
+)
+
+// The baselines are what the receiver is compared with: the least an h2c server can do
+// with the same requests. They run as child processes of the benchmark, like the receiver,
+// so that all three pay the same process and scheduling costs.
+
+// maxStreams is the HTTP/2 concurrent-stream limit of the baselines, the receiver's default.
+const maxStreams = 250
+
+// runBareBaseline is the baseline-bare subcommand: an h2c server that reads each body and
+// answers 204. It is the most any HTTP/2 handler in Go can do here.
+func runBareBaseline(args []string) error {
+	fs := flag.NewFlagSet("baseline-bare", flag.ContinueOnError)
+	listen := fs.String("listen", "127.0.0.1:0", "address to serve h2c on")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	return serveBaseline(*listen, func(w http.ResponseWriter, r *http.Request) {
+		if _, err := readBody(r); err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+// runPublishBaseline is the baseline-publish subcommand: an h2c server that publishes each
+// body to JetStream, as the receiver does (same subject, same headers, the same Nats-Msg-Id
+// so that JetStream deduplicates exactly as for the receiver), and answers 204 after the
+// PubAck. It validates nothing and counts nothing: that is the receiver's own cost.
+func runPublishBaseline(args []string) error {
+	fs := flag.NewFlagSet("baseline-publish", flag.ContinueOnError)
+	listen := fs.String("listen", "127.0.0.1:0", "address to serve h2c on")
+	natsURL := fs.String("nats", "", "NATS URL")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	nc, err := nats.Connect(*natsURL, nats.Name("kohaku-bench baseline-publish"))
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w", *natsURL, err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	_, err = stream.Ensure(ctx, js, stream.DefaultConfig())
+	cancel()
+	if err != nil {
+		return err
+	}
+	return serveBaseline(*listen, func(w http.ResponseWriter, r *http.Request) {
+		body, err := readBody(r)
+		if err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		typ := r.Header.Get(sora.HeaderExporterType)
+		msg := &nats.Msg{Subject: stream.Subject(typ), Data: body, Header: nats.Header{
+			stream.HeaderMsgID:        {stream.MsgID(typ, body)},
+			stream.HeaderExporterType: {typ},
+			stream.HeaderReceivedAt:   {time.Now().UTC().Format(time.RFC3339Nano)},
+			stream.HeaderReceiver:     {"baseline-publish"},
+		}}
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		if _, err := js.PublishMsg(ctx, msg); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+// readBody reads a request body into one buffer sized by Content-Length.
+func readBody(r *http.Request) ([]byte, error) {
+	var buf bytes.Buffer
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength) + bytes.MinRead)
+	}
+	_, err := buf.ReadFrom(io.LimitReader(r.Body, 4<<20))
+	return buf.Bytes(), err
+}
+
+// serveBaseline serves POST /collector with collect and GET /.ok with 204, over HTTP/1.1
+// and h2c, until SIGTERM or SIGINT.
+func serveBaseline(listen string, collect http.HandlerFunc) error {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /collector", collect)
+	mux.HandleFunc("GET /.ok", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	var p http.Protocols
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true)
+	srv := &http.Server{
+		Handler:           mux,
+		Protocols:         &p,
+		ReadHeaderTimeout: 5 * time.Second,
+		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: maxStreams},
+		ErrorLog:          log.New(io.Discard, "", 0),
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", listen, err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,32 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"kohaku/pkg/embedded"
+)
+
+// runNATS is the nats subcommand: the embedded JetStream server (pkg/embedded, the one the
+// writer can host) with file storage in dir, in a process of its own so that its CPU and
+// memory are not the benchmark's. It serves until SIGTERM or SIGINT.
+func runNATS(args []string) error {
+	fs := flag.NewFlagSet("nats", flag.ContinueOnError)
+	listen := fs.String("listen", "127.0.0.1:0", "client address")
+	dir := fs.String("dir", "", "JetStream storage directory")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	ns, err := embedded.Start(embedded.Options{Listen: *listen, Dir: *dir})
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	ns.Shutdown()
+	return nil
+}

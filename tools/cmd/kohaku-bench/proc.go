@@ -1,0 +1,259 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// proc is a child process of the benchmark: a service under test, a baseline or the NATS
+// server. Its output goes to a log file in the work directory, shown when it fails.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	log  string
+	done chan struct{}
+	err  error // after done
+
+	stopped bool // stop was called: a second call reports nothing
+}
+
+// start starts bin with args and extra environment variables; output goes to dir/name.log.
+func start(dir, name, bin string, args []string, env ...string) (*proc, error) {
+	logPath := filepath.Join(dir, name+".log")
+	f, err := os.Create(logPath)
+	if err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = f, f
+	// Its own process group: a Ctrl-C in the terminal reaches the benchmark, which then
+	// stops the children in order.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	p := &proc{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		f.Close()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// stop sends SIGTERM and waits up to 30 s for the process to exit, then kills it. It
+// reports an unclean exit once.
+func (p *proc) stop() error {
+	if p.stopped {
+		return nil
+	}
+	p.stopped = true
+	select {
+	case <-p.done:
+		return p.exitErr()
+	default:
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+		return p.exitErr()
+	case <-time.After(30 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.done
+		return fmt.Errorf("%s did not stop within 30s after SIGTERM; killed", p.name)
+	}
+}
+
+func (p *proc) exitErr() error {
+	if p.err != nil {
+		return fmt.Errorf("%s: %w; its log:\n%s", p.name, p.err, p.tail())
+	}
+	return nil
+}
+
+// tail returns the last lines of the process's log.
+func (p *proc) tail() string {
+	b, err := os.ReadFile(p.log)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > 20 {
+		lines = lines[len(lines)-20:]
+	}
+	return "    " + strings.Join(lines, "\n    ")
+}
+
+// waitHTTP waits until GET url answers with a status below 300, or the process exits, or
+// timeout passes.
+func (p *proc) waitHTTP(url string, timeout time.Duration) error {
+	client := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(timeout)
+	var last error
+	for time.Now().Before(deadline) {
+		select {
+		case <-p.done:
+			return fmt.Errorf("%s exited while starting: %v; its log:\n%s", p.name, p.err, p.tail())
+		default:
+		}
+		resp, err := client.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode < 300 {
+				return nil
+			}
+			err = fmt.Errorf("GET %s: %s", url, resp.Status)
+		}
+		last = err
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("%s not ready within %s: %v; its log:\n%s", p.name, timeout, last, p.tail())
+}
+
+// waitTCP waits until addr accepts connections.
+func (p *proc) waitTCP(addr string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		select {
+		case <-p.done:
+			return fmt.Errorf("%s exited while starting: %v; its log:\n%s", p.name, p.err, p.tail())
+		default:
+		}
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("%s does not accept connections on %s within %s; its log:\n%s", p.name, addr, timeout, p.tail())
+}
+
+// resetPeak starts a new peak-RSS measurement: writing 5 to clear_refs resets VmHWM to
+// the current RSS (Linux 4.0 and later, see proc(5)).
+func (p *proc) resetPeak() {
+	os.WriteFile("/proc/"+strconv.Itoa(p.cmd.Process.Pid)+"/clear_refs", []byte("5"), 0)
+}
+
+// peakRSS returns the process's peak resident set size (VmHWM) since it started or since
+// the last resetPeak, in MiB.
+func (p *proc) peakRSS() (float64, error) {
+	return procStatus(p.cmd.Process.Pid, "VmHWM")
+}
+
+// procStatus returns a kB field of /proc/pid/status in MiB.
+func procStatus(pid int, field string) (float64, error) {
+	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		name, rest, ok := strings.Cut(sc.Text(), ":")
+		if !ok || name != field {
+			continue
+		}
+		kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/%d/status %s: %w", pid, field, err)
+		}
+		return kb / 1024, nil
+	}
+	return 0, fmt.Errorf("/proc/%d/status has no %s", pid, field)
+}
+
+// freeAddr returns a loopback address with a port that is free now.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("find a free port: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// errStopped tells that the benchmark was interrupted.
+var errStopped = errors.New("interrupted")
+
+// sleepCtx waits d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return errStopped
+	case <-t.C:
+		return nil
+	}
+}
+
+// cpuTime returns the user and system CPU time that process pid used so far, from
+// /proc/pid/stat (fields 14 and 15, in clock ticks of 1/100 s on Linux).
+func cpuTime(pid int) (time.Duration, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// The command name, field 2, may hold spaces: count fields after its closing ")".
+	s := string(b)
+	fs := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(fs) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
+	}
+	utime, err1 := strconv.ParseInt(fs[11], 10, 64)
+	stime, err2 := strconv.ParseInt(fs[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
+}
+
+// postgresCPU returns the CPU time used so far by every process named postgres: the
+// server's share of a phase, including its background work. Other clients of the same
+// server are counted too.
+func postgresCPU() time.Duration {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	var total time.Duration
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		comm, err := os.ReadFile("/proc/" + e.Name() + "/comm")
+		if err != nil || strings.TrimSpace(string(comm)) != "postgres" {
+			continue
+		}
+		if d, err := cpuTime(pid); err == nil {
+			total += d
+		}
+	}
+	return total
+}
+
+// cpu returns the CPU time the process used so far, 0 when it cannot be read.
+func (p *proc) cpu() time.Duration {
+	d, _ := cpuTime(p.cmd.Process.Pid)
+	return d
+}
+
+// selfCPU returns the CPU time this process used so far.
+func selfCPU() time.Duration {
+	d, _ := cpuTime(os.Getpid())
+	return d
+}

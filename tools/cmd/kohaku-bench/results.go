@@ -1,0 +1,255 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// results is every figure of a run; it is written as JSON so that runs can be compared.
+type results struct {
+	Started  time.Time       `json:"started"`
+	Finished time.Time       `json:"finished"`
+	Quick    bool            `json:"quick"`
+	Machine  machine         `json:"machine"`
+	Settings settings        `json:"settings"`
+	Receiver []receiverLevel `json:"receiver"`
+	Writer   writerResult    `json:"writer"`
+	EndToEnd endToEnd        `json:"end_to_end"`
+	Memory   []memory        `json:"memory"`
+	Targets  []target        `json:"targets"`
+}
+
+type machine struct {
+	CPUs       int    `json:"cpus"`
+	GoVersion  string `json:"go_version"`
+	H2load     string `json:"h2load"`
+	PostgreSQL string `json:"postgresql"`
+}
+
+type settings struct {
+	Levels      []level `json:"levels"`
+	Warmup      float64 `json:"warmup_s"`
+	Duration    float64 `json:"duration_s"` // per target and level, over all rounds
+	Rounds      int     `json:"rounds"`
+	BodyBytes   int     `json:"body_bytes"`
+	Messages    int     `json:"messages"`
+	BatchSize   int     `json:"batch_size"`
+	E2EDuration float64 `json:"e2e_duration_s"`
+	PollEveryMs float64 `json:"poll_every_ms"`
+}
+
+// receiverLevel is the receiver phase at one load level.
+type receiverLevel struct {
+	Level    level      `json:"level"`
+	Bare     loadResult `json:"bare"`     // h2c handler that reads the body, 204
+	Publish  loadResult `json:"publish"`  // h2c handler that publishes and waits for the PubAck
+	Receiver loadResult `json:"receiver"` // kohaku-receiver
+	Ratio    float64    `json:"ratio"`    // receiver / publish, requests per second
+}
+
+type writerResult struct {
+	Messages               int       `json:"messages"`
+	Rows                   int64     `json:"rows"`
+	BatchSize              int       `json:"batch_size"`
+	PrefillPerSec          float64   `json:"prefill_msgs_per_s"`
+	WriterSeconds          float64   `json:"writer_s"`
+	WriterRowsPerSec       float64   `json:"writer_rows_per_s"`
+	WriterMsgsPerSec       float64   `json:"writer_msgs_per_s"`
+	WriterCPUSeconds       float64   `json:"writer_cpu_s"`           // user and system time of the writer process
+	PostgresCPUSeconds     float64   `json:"postgres_cpu_s"`         // of every postgres process, while the writer drained
+	FlushSeconds           float64   `json:"writer_flush_s"`         // in database writes (kohaku_writer_flush_seconds)
+	CopyInFlushSeconds     float64   `json:"writer_copy_s"`          // of which COPY (kohaku_writer_copy_seconds)
+	Flushes                int64     `json:"writer_flushes"`         // transactions
+	CopySeconds            float64   `json:"copy_s"`                 // both rounds
+	CopyRounds             []float64 `json:"copy_rounds_rows_per_s"` // before and after the writer
+	CopyPostgresCPUSeconds float64   `json:"copy_postgres_cpu_s"`
+	CopyRowsPerSec         float64   `json:"copy_rows_per_s"`      // over both rounds
+	NormalizeMsPerMsg      float64   `json:"normalize_ms_per_msg"` // CPU time of normalize.Message, not in either timing
+	Ratio                  float64   `json:"ratio"`                // writer / CopyFrom, rows per second
+}
+
+type endToEnd struct {
+	Estimate     float64 `json:"estimate_per_s"`           // 1/(1/R + 1/W): R best receiver rate, W writer drain rate
+	Committed1s  float64 `json:"capacity_committed_per_s"` // committed per second while Estimate was offered
+	MaxSustained float64 `json:"max_sustained_per_s"`      // the lesser of the two
+	Load         float64 `json:"load"`                     // share of MaxSustained
+	Rate         float64 `json:"rate_per_s"`               // the schedule: Load * MaxSustained
+	SendSeconds  float64 `json:"send_s"`
+	Table        string  `json:"table"` // where commits were observed
+	Sent         int     `json:"sent"`
+	Answered     int     `json:"answered_204"`
+	Failed       int     `json:"failed"`
+	Committed    int     `json:"committed"`
+	Missing      int     `json:"missing"`
+	P50ms        float64 `json:"p50_ms"` // due time to commit seen
+	P99ms        float64 `json:"p99_ms"`
+	MaxMs        float64 `json:"max_ms"`
+	HTTPP50ms    float64 `json:"http_p50_ms"` // POST to 204
+	HTTPP99ms    float64 `json:"http_p99_ms"`
+	// The median of the first and of the last quarter of the requests: a rise means the
+	// rate was more than the pipeline sustains.
+	FirstQuarterP50ms float64 `json:"first_quarter_p50_ms"`
+	LastQuarterP50ms  float64 `json:"last_quarter_p50_ms"`
+	// MaxLag is the writer consumer's largest backlog seen (pending plus unacknowledged).
+	MaxLag uint64 `json:"max_consumer_lag"`
+	// Flushes and FlushMs are the writer's transactions during the phase and their
+	// average duration.
+	Flushes int64   `json:"writer_flushes"`
+	FlushMs float64 `json:"writer_flush_avg_ms"`
+	// CPUSeconds is the CPU time each process used during the phase; postgres counts
+	// every postgres process, whoever its client.
+	CPUSeconds map[string]float64 `json:"cpu_s"`
+}
+
+type memory struct {
+	Process string  `json:"process"`
+	Phase   string  `json:"phase"`
+	PeakMiB float64 `json:"peak_rss_mib"` // VmHWM during the phase
+}
+
+// target is one of the issue's targets and whether this run met it.
+type target struct {
+	Name   string  `json:"name"`
+	Value  float64 `json:"value"`
+	Limit  float64 `json:"limit"`
+	AtMost bool    `json:"at_most"` // the value must be at most Limit, else at least
+	Met    bool    `json:"met"`
+}
+
+// The targets of issue 8.
+const (
+	receiverShare  = 0.80 // of the publish-and-ack baseline
+	writerShare    = 0.60 // of raw CopyFrom
+	e2eP99ms       = 1000
+	receiverRSSMiB = 150
+	writerRSSMiB   = 300
+)
+
+// evaluate checks the targets.
+func (r *results) evaluate() {
+	add := func(name string, v, limit float64, atMost bool) {
+		met := v >= limit
+		if atMost {
+			met = v <= limit
+		}
+		r.Targets = append(r.Targets, target{name, v, limit, atMost, met})
+	}
+	for _, l := range r.Receiver {
+		add("receiver "+l.Level.String()+" req/s / publish-and-ack", l.Ratio, receiverShare, false)
+	}
+	add("writer rows/s / raw CopyFrom", r.Writer.Ratio, writerShare, false)
+	add("end to end p99 at half load, ms", r.EndToEnd.P99ms, e2eP99ms, true)
+	var recv, drain float64
+	for _, m := range r.Memory {
+		switch {
+		case m.Process == "kohaku-receiver":
+			recv = max(recv, m.PeakMiB)
+		case m.Process == "kohaku-writer" && m.Phase == "writer drain":
+			drain = max(drain, m.PeakMiB)
+		}
+	}
+	add("receiver peak RSS, MiB", recv, receiverRSSMiB, true)
+	add("writer peak RSS while draining, MiB", drain, writerRSSMiB, true)
+}
+
+// write writes r as indented JSON to path.
+func (r *results) write(path string) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode results: %w", err)
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write results: %w", err)
+	}
+	return nil
+}
+
+// table prints every figure: value, baseline, ratio, target and whether it was met.
+func (r *results) table(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 2, 0, 2, ' ', 0)
+	row := func(cells ...string) { fmt.Fprintln(tw, strings.Join(cells, "\t")) }
+	lat := func(l loadResult) string { return fmt.Sprintf("%.2f / %.2f", l.P50ms, l.P99ms) }
+	row("FIGURE", "VALUE", "BASELINE", "RATIO", "TARGET", "MET")
+	targets := map[string]target{}
+	for _, t := range r.Targets {
+		targets[t.Name] = t
+	}
+	verdict := func(name string) (string, string) {
+		t, ok := targets[name]
+		if !ok {
+			return "", ""
+		}
+		op := ">="
+		if t.AtMost {
+			op = "<="
+		}
+		return op + " " + trim(t.Limit), yesNo(t.Met)
+	}
+	for _, l := range r.Receiver {
+		lv := l.Level.String()
+		tg, met := verdict("receiver " + lv + " req/s / publish-and-ack")
+		row("receiver "+lv+" req/s", f0(l.Receiver.PerSecond), f0(l.Publish.PerSecond)+" publish", f2(l.Ratio), tg, met)
+		row("receiver "+lv+" p50 / p99 ms", lat(l.Receiver), lat(l.Publish)+" publish", "", "", "")
+		row("receiver "+lv+" server CPU µs/request", f0(l.Receiver.CPUPerRequestUs), f0(l.Publish.CPUPerRequestUs)+" publish", "", "", "")
+		row("  bare h2c "+lv+" req/s", f0(l.Bare.PerSecond), "", "", "", "")
+		row("  bare h2c "+lv+" p50 / p99 ms", lat(l.Bare), "", "", "", "")
+		if l.Receiver.Failed+l.Publish.Failed+l.Bare.Failed > 0 {
+			row("  failed requests "+lv, fmt.Sprint(l.Receiver.Failed), fmt.Sprint(l.Publish.Failed)+" publish", "", "", "")
+		}
+	}
+	wr := r.Writer
+	tg, met := verdict("writer rows/s / raw CopyFrom")
+	row("writer rows/s", f0(wr.WriterRowsPerSec), f0(wr.CopyRowsPerSec)+" CopyFrom", f2(wr.Ratio), tg, met)
+	row("  writer messages/s", f0(wr.WriterMsgsPerSec), "", "", "", "")
+	row(fmt.Sprintf("  %d messages, %d rows, batches of", wr.Messages, wr.Rows), fmt.Sprint(wr.BatchSize), "", "", "", "")
+	e := r.EndToEnd
+	tg, met = verdict("end to end p99 at half load, ms")
+	row(fmt.Sprintf("end to end at %.0f/s (%.0f%%) p50 / p99 ms", e.Rate, 100*e.Load), fmt.Sprintf("%.1f / %.1f", e.P50ms, e.P99ms), "", "", tg+" (p99)", met)
+	row("  highest sustained rate: estimated / committed", fmt.Sprintf("%.0f / %.0f", e.Estimate, e.Committed1s), "", "", "", "")
+	row("  POST to 204 p50 / p99 ms", fmt.Sprintf("%.1f / %.1f", e.HTTPP50ms, e.HTTPP99ms), "", "", "", "")
+	row("  sent / committed / failed", fmt.Sprintf("%d / %d / %d", e.Sent, e.Committed, e.Failed), "", "", "", "")
+	for _, m := range r.Memory {
+		var limit float64
+		switch {
+		case m.Process == "kohaku-receiver":
+			limit = receiverRSSMiB
+		case m.Phase == "writer drain":
+			limit = writerRSSMiB
+		}
+		tg, met := "", ""
+		if limit > 0 {
+			tg, met = "<= "+trim(limit), yesNo(m.PeakMiB <= limit)
+		}
+		row(m.Process+" peak RSS MiB ("+m.Phase+")", f0(m.PeakMiB), "", "", tg, met)
+	}
+	tw.Flush()
+	missed := 0
+	for _, t := range r.Targets {
+		if !t.Met {
+			missed++
+		}
+	}
+	fmt.Fprintf(w, "\n%d of %d targets met\n", len(r.Targets)-missed, len(r.Targets))
+}
+
+func yesNo(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "NO"
+}
+
+func f0(v float64) string { return fmt.Sprintf("%.0f", v) }
+func f2(v float64) string { return fmt.Sprintf("%.2f", v) }
+
+func trim(v float64) string {
+	if v == float64(int64(v)) {
+		return fmt.Sprint(int64(v))
+	}
+	return fmt.Sprintf("%.2f", v)
+}

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestEvaluateChecksEveryTarget(t *testing.T) {
+	r := &results{
+		Receiver: []receiverLevel{{Level: level{8, 32}, Ratio: 0.85}, {Level: level{64, 16}, Ratio: 0.7}},
+		Writer:   writerResult{Ratio: 0.6},
+		EndToEnd: endToEnd{P99ms: 1200},
+		Memory: []memory{
+			{Process: "kohaku-receiver", Phase: "receiver 8x32", PeakMiB: 40},
+			{Process: "kohaku-receiver", Phase: "end to end", PeakMiB: 160},
+			{Process: "kohaku-writer", Phase: "writer drain", PeakMiB: 299},
+			{Process: "kohaku-writer", Phase: "end to end", PeakMiB: 900}, // no target
+		},
+	}
+	r.evaluate()
+	want := map[string]bool{
+		"receiver 8x32 req/s / publish-and-ack":  true,
+		"receiver 64x16 req/s / publish-and-ack": false,
+		"writer rows/s / raw CopyFrom":           true,
+		"end to end p99 at half load, ms":        false,
+		"receiver peak RSS, MiB":                 false,
+		"writer peak RSS while draining, MiB":    true,
+	}
+	if len(r.Targets) != len(want) {
+		t.Fatalf("got %d targets, want %d: %+v", len(r.Targets), len(want), r.Targets)
+	}
+	for _, tg := range r.Targets {
+		if m, ok := want[tg.Name]; !ok || m != tg.Met {
+			t.Errorf("%s: met %t, want %t (known: %t)", tg.Name, tg.Met, m, ok)
+		}
+	}
+	var out bytes.Buffer
+	r.table(&out)
+	if !strings.Contains(out.String(), "3 of 6 targets met") {
+		t.Errorf("table does not sum up:\n%s", out.String())
+	}
+	path := filepath.Join(t.TempDir(), "r.json")
+	if err := r.write(path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestTrackerFollowsEachRequest(t *testing.T) {
+	start := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	tr := newTracker(start, 1500*time.Nanosecond, 4)
+	// Due times 1.5 µs apart stay distinct at microsecond resolution.
+	if len(tr.index) != 4 {
+		t.Fatalf("due times collide: %v", tr.due)
+	}
+	for i := range 4 {
+		tr.sent(i)
+	}
+	tr.answered(0, answer{status: http.StatusNoContent, took: time.Millisecond})
+	tr.answered(1, answer{status: http.StatusServiceUnavailable})
+	tr.answered(2, answer{status: http.StatusNoContent})
+	tr.answered(3, answer{status: http.StatusNoContent})
+	tr.seen[0] = tr.due[0].Add(100 * time.Millisecond)
+	lo, hi, open := tr.window()
+	if !open || !lo.Equal(tr.due[2]) || !hi.Equal(tr.due[3]) {
+		t.Errorf("window %s..%s open %t, want the due times of requests 2 and 3", lo, hi, open)
+	}
+	tr.seen[2] = tr.due[2].Add(300 * time.Millisecond)
+	tr.seen[3] = tr.due[3].Add(200 * time.Millisecond)
+	if !tr.allSeen() {
+		t.Error("allSeen false with every answered row seen")
+	}
+	var e endToEnd
+	tr.summarize(&e)
+	if e.Sent != 4 || e.Answered != 3 || e.Failed != 1 || e.Committed != 3 || e.Missing != 0 || e.P50ms != 200 || e.MaxMs != 300 {
+		b, _ := json.Marshal(e)
+		t.Errorf("got %s", b)
+	}
+}

@@ -1,0 +1,330 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"kohaku/pkg/normalize"
+	"kohaku/pkg/sora"
+	"kohaku/pkg/stream"
+)
+
+// The writer phase fills the stream with distinct simulated messages, then starts
+// kohaku-writer and times it from the moment its durable consumer exists until every
+// message is acknowledged (each acknowledgement follows the commit of its rows). The
+// baseline copies the same rows, normalized beforehand and outside the timing, into the
+// same tables, emptied first, once before the writer runs and once after: pgx CopyFrom, batches of the same number of messages, one
+// transaction per batch, tables in name order, on one connection. Normalizing is thus part
+// of the writer's figure and not of the baseline's: the writer has to normalize fast enough
+// to keep COPY busy.
+
+// writerPhase measures the writer against raw CopyFrom.
+func (b *bench) writerPhase(ctx context.Context) error {
+	s, err := b.js.Stream(ctx, stream.Name)
+	if err != nil {
+		return fmt.Errorf("stream: %w", err)
+	}
+	if err := s.Purge(ctx); err != nil { // the receiver phase's messages are not part of it
+		return fmt.Errorf("purge stream: %w", err)
+	}
+	// Ten reports of each connection, five seconds apart, a day ago: far from the end to
+	// end phase's rows.
+	bodies, err := simulate(b.o.messages, 10, 1, time.Now().Add(-24*time.Hour).Truncate(time.Second))
+	if err != nil {
+		return err
+	}
+	b.progress("pre-filling the stream with %d messages", len(bodies))
+	start := time.Now()
+	if err := b.prefill(ctx, bodies); err != nil {
+		return err
+	}
+	w := &b.res.Writer
+	w.Messages, w.BatchSize = len(bodies), b.o.batchSize
+	w.PrefillPerSec = float64(len(bodies)) / time.Since(start).Seconds()
+	info, err := s.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("stream info: %w", err)
+	}
+	if info.State.Msgs != uint64(len(bodies)) {
+		return fmt.Errorf("the stream holds %d messages, want %d", info.State.Msgs, len(bodies))
+	}
+
+	// The baseline runs before and after the writer, so that a change in the machine's
+	// load during the phase weighs on both sides.
+	batches, rows, normTook, err := normalizeBatches(bodies, b.o.batchSize)
+	if err != nil {
+		return err
+	}
+	w.Rows = rows
+	w.NormalizeMsPerMsg = ms(normTook) / float64(len(bodies))
+	pool, err := pgxpool.New(ctx, b.dbURL)
+	if err != nil {
+		return fmt.Errorf("database pool: %w", err)
+	}
+	defer pool.Close()
+	copyRound := func() error {
+		if err := truncate(ctx, pool); err != nil {
+			return err
+		}
+		pgBefore := postgresCPU()
+		took, err := rawCopy(ctx, b.dbURL, batches)
+		if err != nil {
+			return err
+		}
+		pgCPU := postgresCPU() - pgBefore
+		if copied, err := statsRows(ctx, pool); err != nil || copied != rows {
+			return errors.Join(err, fmt.Errorf("CopyFrom stored %d rows, want %d", copied, rows))
+		}
+		w.CopySeconds += took.Seconds()
+		w.CopyPostgresCPUSeconds += pgCPU.Seconds()
+		w.CopyRounds = append(w.CopyRounds, float64(rows)/took.Seconds())
+		b.progress("copyfrom %d rows in %.2fs: %.0f rows/s, postgres cpu %.2fs", rows, took.Seconds(), float64(rows)/took.Seconds(), pgCPU.Seconds())
+		return truncate(ctx, pool)
+	}
+	if err := copyRound(); err != nil {
+		return err
+	}
+
+	pgBefore := postgresCPU()
+	p, admin, took, err := b.drain(ctx, info.State.LastSeq)
+	if err != nil {
+		return err
+	}
+	b.writerProc, b.writerAdmin = p, admin
+	wm := writerMetrics(admin)
+	w.FlushSeconds, w.CopyInFlushSeconds, w.Flushes = wm.flushSum, wm.copySum, wm.flushCount
+	w.WriterCPUSeconds = p.cpu().Seconds()
+	w.PostgresCPUSeconds = (postgresCPU() - pgBefore).Seconds()
+	rss, err := p.peakRSS()
+	if err != nil {
+		return err
+	}
+	b.res.Memory = append(b.res.Memory, memory{Process: "kohaku-writer", Phase: "writer drain", PeakMiB: rss})
+	written, err := statsRows(ctx, pool)
+	if err != nil {
+		return err
+	}
+	if written != rows {
+		return fmt.Errorf("the writer stored %d rows, normalizing the same messages gives %d", written, rows)
+	}
+	w.WriterSeconds = took.Seconds()
+	w.WriterRowsPerSec = float64(written) / took.Seconds()
+	w.WriterMsgsPerSec = float64(len(bodies)) / took.Seconds()
+	b.progress("writer   %d messages, %d rows in %.2fs: %.0f rows/s, %.0f messages/s, rss %.0f MiB, cpu %.2fs (postgres %.2fs), in writes %.2fs (copy %.2fs)",
+		len(bodies), written, took.Seconds(), w.WriterRowsPerSec, w.WriterMsgsPerSec, rss, w.WriterCPUSeconds, w.PostgresCPUSeconds,
+		w.FlushSeconds, w.CopyInFlushSeconds)
+
+	if err := copyRound(); err != nil {
+		return err
+	}
+	w.CopyRowsPerSec = float64(2*rows) / w.CopySeconds
+	w.Ratio = ratio(w.WriterRowsPerSec, w.CopyRowsPerSec)
+	b.progress("writer %.0f rows/s, CopyFrom %.0f rows/s (both rounds): %.2f; normalizing took %.3f ms a message, not timed",
+		w.WriterRowsPerSec, w.CopyRowsPerSec, w.Ratio, w.NormalizeMsPerMsg)
+	return nil
+}
+
+// prefill publishes bodies as the receiver does (subject, headers, deduplication id), with
+// a window of asynchronous publishes.
+func (b *bench) prefill(ctx context.Context, bodies [][]byte) error {
+	js, err := jetstream.New(b.nc, jetstream.WithPublishAsyncMaxPending(1024))
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	typ := sora.TypeUserAgent
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	for _, body := range bodies {
+		msg := &nats.Msg{Subject: stream.Subject(typ), Data: body, Header: nats.Header{
+			stream.HeaderMsgID:        {stream.MsgID(typ, body)},
+			stream.HeaderExporterType: {typ},
+			stream.HeaderReceivedAt:   {now},
+			stream.HeaderReceiver:     {"kohaku-bench"},
+		}}
+		if _, err := js.PublishMsgAsync(msg); err != nil {
+			return fmt.Errorf("publish: %w", err)
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-ctx.Done():
+		return errStopped
+	case <-time.After(5 * time.Minute):
+		return errors.New("pre-filling the stream did not finish within 5 minutes")
+	}
+	return nil
+}
+
+// drain starts kohaku-writer and returns it, and the time from its consumer's creation
+// until every message up to lastSeq was acknowledged.
+func (b *bench) drain(ctx context.Context, lastSeq uint64) (*proc, string, time.Duration, error) {
+	admin, err := freeAddr()
+	if err != nil {
+		return nil, "", 0, err
+	}
+	p, err := b.start("kohaku-writer", b.writer, nil,
+		"KOHAKU_DATABASE_URL="+b.dbURL, "KOHAKU_NATS_URL="+b.natsURL, "KOHAKU_ADMIN_LISTEN="+admin,
+		"KOHAKU_BATCH_SIZE="+strconv.Itoa(b.o.batchSize), "KOHAKU_MAX_ACK_PENDING="+strconv.Itoa(4*b.o.batchSize),
+		"KOHAKU_MIGRATE=false", "KOHAKU_LOG_FORMAT=json", "KOHAKU_LOG_LEVEL=warn")
+	if err != nil {
+		return nil, "", 0, err
+	}
+	var started time.Time
+	deadline := time.Now().Add(10 * time.Minute)
+	for time.Now().Before(deadline) {
+		select {
+		case <-p.done:
+			return nil, "", 0, fmt.Errorf("kohaku-writer exited: %v; its log:\n%s", p.err, p.tail())
+		default:
+		}
+		if err := sleepCtx(ctx, 5*time.Millisecond); err != nil {
+			return nil, "", 0, err
+		}
+		cons, err := b.js.Consumer(ctx, stream.Name, stream.Consumer)
+		if err != nil {
+			continue // not created yet
+		}
+		if started.IsZero() {
+			started = time.Now()
+		}
+		info, err := cons.Info(ctx)
+		if err != nil {
+			continue
+		}
+		if info.NumPending == 0 && info.NumAckPending == 0 && info.AckFloor.Stream >= lastSeq {
+			return p, admin, time.Since(started), nil
+		}
+	}
+	return nil, "", 0, fmt.Errorf("kohaku-writer did not drain the stream within 10 minutes; its log:\n%s", p.tail())
+}
+
+// batch is the rows of batchSize messages by table, and the tables in name order.
+type batch struct {
+	tables []string
+	rows   map[string][][]any
+}
+
+// normalizeBatches normalizes bodies, in parallel, into batches of batchSize messages. It
+// returns the batches, their row count and how long normalizing took on one core.
+func normalizeBatches(bodies [][]byte, batchSize int) ([]batch, int64, time.Duration, error) {
+	all := make([]*normalize.Rows, len(bodies))
+	workers := runtime.GOMAXPROCS(0)
+	errs := make(chan error, workers)
+	var cpu time.Duration
+	times := make(chan time.Duration, workers)
+	for w := range workers {
+		go func() {
+			start := time.Now()
+			var err error
+			for i := w; i < len(bodies) && err == nil; i += workers {
+				all[i], err = normalize.Message(sora.TypeUserAgent, bodies[i])
+			}
+			times <- time.Since(start)
+			errs <- err
+		}()
+	}
+	var failed error
+	for range workers {
+		cpu += <-times
+		failed = errors.Join(failed, <-errs)
+	}
+	if failed != nil {
+		return nil, 0, 0, fmt.Errorf("normalize: %w", failed)
+	}
+	var out []batch
+	var n int64
+	for chunk := range slices.Chunk(all, batchSize) {
+		bt := batch{rows: map[string][][]any{}}
+		for _, r := range chunk {
+			for table, rs := range r.Tables {
+				bt.rows[table] = append(bt.rows[table], rs...)
+				n += int64(len(rs))
+			}
+		}
+		bt.tables = slices.Sorted(maps.Keys(bt.rows))
+		out = append(out, bt)
+	}
+	return out, n, cpu, nil
+}
+
+// rawCopy copies the batches with CopyFrom, one transaction per batch, on one connection,
+// and returns how long that took.
+func rawCopy(ctx context.Context, dbURL string, batches []batch) (time.Duration, error) {
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return 0, fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	columns := map[string][]string{}
+	for _, t := range normalize.StatsTables() {
+		columns[t] = normalize.Columns(t)
+	}
+	runtime.GC() // not during the timing
+	start := time.Now()
+	for _, bt := range batches {
+		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			for _, table := range bt.tables {
+				if _, err := tx.CopyFrom(ctx, pgx.Identifier{table}, columns[table], pgx.CopyFromRows(bt.rows[table])); err != nil {
+					return fmt.Errorf("copy %s: %w", table, err)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return 0, err
+		}
+	}
+	return time.Since(start), nil
+}
+
+// flushStats are sums from the writer's /metrics: the seconds spent in database writes
+// (kohaku_writer_flush_seconds) and how many there were, and the seconds of COPY within
+// them (kohaku_writer_copy_seconds). What the rest of a drain's time went to is pulling
+// and normalizing, or waiting for it.
+type flushStats struct {
+	flushSum, copySum float64
+	flushCount        int64
+}
+
+// writerMetrics reads flushStats from the writer's admin address; zero when it cannot.
+func writerMetrics(admin string) flushStats {
+	var fs flushStats
+	resp, err := http.Get("http://" + admin + "/metrics")
+	if err != nil {
+		return fs
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			continue
+		}
+		switch {
+		case name == "kohaku_writer_flush_seconds_sum":
+			fs.flushSum += v
+		case name == "kohaku_writer_flush_seconds_count":
+			fs.flushCount += int64(v)
+		case strings.HasPrefix(name, "kohaku_writer_copy_seconds_sum"):
+			fs.copySum += v
+		}
+	}
+	return fs
+}
