@@ -11,7 +11,7 @@ RELIABILITY := ./tools/reliability/
 test: check
 	go test -race -count=1 -timeout 12m $$(go list $(PKGS) | grep -v /tools/reliability$$)
 	@out=$$(mktemp); go test -race -count=1 -timeout 10m -v $(RELIABILITY) >$$out 2>&1; rc=$$?; \
-	if [ $$rc -eq 0 ]; then grep -E '^(summary:|ok )' $$out; else cat $$out; fi; rm -f $$out; exit $$rc
+	if [ $$rc -eq 0 ]; then grep -E '^(Test[^ ]*: summary:|ok )' $$out; else cat $$out; fi; rm -f $$out; exit $$rc
 
 check:
 	@unformatted=$$(gofmt -l pkg schema receiver writer tools); \
