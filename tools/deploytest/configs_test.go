@@ -30,13 +30,7 @@ func readYAML(t *testing.T, rel string, v any) {
 }
 
 func TestHAProxyConfigIsValid(t *testing.T) {
-	bin, err := exec.LookPath("haproxy")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("haproxy is not installed; CI must install it (apt-get install -y haproxy)")
-		}
-		t.Skip("haproxy is not installed")
-	}
+	bin := lookPath(t, "haproxy", "Debian's haproxy")
 	// The service names in the file resolve only inside Docker; init-addr none lets the
 	// check pass without them, as it lets HAProxy start before the receivers.
 	out, err := exec.CommandContext(t.Context(), bin, "-c", "-f", filepath.Join(root, "deploy/haproxy/haproxy.cfg")).CombinedOutput()
