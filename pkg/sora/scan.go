@@ -298,41 +298,12 @@ func (s *scanner) escape(field string) bool {
 
 // number scans a number per the JSON grammar.
 func (s *scanner) number(field string) {
-	d := s.data
-	i := s.pos
-	if i < len(d) && d[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(d) && d[i] == '0':
-		i++
-	case i < len(d) && d[i] >= '1' && d[i] <= '9':
-		i = digits(d, i)
-	default:
+	end, ok := quickNumber(s.data, s.pos)
+	if !ok {
 		s.fail(field, "invalid JSON: bad number")
 		return
 	}
-	if i < len(d) && d[i] == '.' {
-		j := digits(d, i+1)
-		if j == i+1 {
-			s.fail(field, "invalid JSON: bad number")
-			return
-		}
-		i = j
-	}
-	if i < len(d) && (d[i] == 'e' || d[i] == 'E') {
-		i++
-		if i < len(d) && (d[i] == '+' || d[i] == '-') {
-			i++
-		}
-		j := digits(d, i)
-		if j == i {
-			s.fail(field, "invalid JSON: bad number")
-			return
-		}
-		i = j
-	}
-	s.pos = i
+	s.pos = end
 }
 
 func digits(d []byte, i int) int {
