@@ -9,12 +9,12 @@ import (
 
 // Limits of DESIGN.md section 2.
 const (
-	maxIDBytes = 255 // channel_id, client_id
+	maxIDBytes = 255 // channel_id, client_id; and the webhook's id, group_id, bundle_id
 	ulidLen    = 26  // session_id, connection_id: Sora's ids are 26 characters
 )
 
 // field is one envelope member with a rule.
-type field uint16
+type field uint32
 
 const (
 	fType field = 1 << iota
@@ -32,6 +32,8 @@ const (
 	fSessionID
 	fConnectionID
 	fStats
+	fGroupID
+	fBundleID
 )
 
 // fieldNames lists the members with a rule; the order is the one in which a missing
@@ -44,6 +46,13 @@ var fieldNames = [...]struct {
 	{fNodeName, "node_name"}, {fMultistream, "multistream"}, {fSimulcast, "simulcast"},
 	{fSpotlight, "spotlight"}, {fRole, "role"}, {fChannelID, "channel_id"}, {fClientID, "client_id"},
 	{fSessionID, "session_id"}, {fConnectionID, "connection_id"}, {fStats, "stats"},
+	{fGroupID, "group_id"}, {fBundleID, "bundle_id"},
+}
+
+// rules says which members of a message type must be there and which are checked only
+// when present; a member in neither set is accepted whatever it holds.
+type rules struct {
+	required, optional field
 }
 
 const (
@@ -51,6 +60,22 @@ const (
 	userAgentRequired = nodeRequired | fMultistream | fSimulcast | fSpotlight | fRole |
 		fChannelID | fClientID | fSessionID | fConnectionID
 )
+
+// rulesOf returns the rules of a message type, false for an unknown type. The stats
+// webhook's body is the exporter's connection.user-agent but for multistream, absent from
+// Sora 2025.2 on, and three ids: rejecting a real Sora body is worse than storing an odd
+// one, so they are checked only as far as storing them needs.
+func rulesOf(typ string) (rules, bool) {
+	switch typ {
+	case TypeUserAgent:
+		return rules{required: userAgentRequired, optional: fID}, true
+	case TypeErlangVM:
+		return rules{required: nodeRequired, optional: fID}, true
+	case TypeConnectionRTC:
+		return rules{required: userAgentRequired &^ fMultistream, optional: fID | fMultistream | fGroupID | fBundleID}, true
+	}
+	return rules{}, false
+}
 
 func lookupField(key string) (field, bool) {
 	for _, n := range fieldNames {
@@ -61,25 +86,21 @@ func lookupField(key string) (field, bool) {
 	return 0, false
 }
 
-// Validate checks that body is a well-formed message of exporterType under the rules of
-// DESIGN.md section 2. It returns nil, ErrUnknownType, or a *FieldError naming the first
-// problem. Members it has no rule for are accepted whatever they hold, because newer Sora
-// versions add fields. Validate reads body once and does not allocate on success.
-func Validate(exporterType string, body []byte) error { return validate(exporterType, body, false) }
+// Validate checks that body is a well-formed message of type typ (an exporter or a
+// webhook type) under the rules of DESIGN.md section 2. It returns nil, ErrUnknownType, or
+// a *FieldError naming the first problem. Members it has no rule for are accepted whatever
+// they hold, because newer Sora versions add fields. Validate reads body once and does not
+// allocate on success.
+func Validate(typ string, body []byte) error { return validate(typ, body, false) }
 
 // validate is Validate; slow never takes quickSkip, for the tests.
-func validate(exporterType string, body []byte, slow bool) error {
-	var required field
-	switch exporterType {
-	case TypeUserAgent:
-		required = userAgentRequired
-	case TypeErlangVM:
-		required = nodeRequired
-	default:
+func validate(typ string, body []byte, slow bool) error {
+	r, ok := rulesOf(typ)
+	if !ok {
 		return ErrUnknownType
 	}
-	v := validator{scanner: scanner{data: body, slow: slow}, typ: exporterType}
-	v.envelope(required)
+	v := validator{scanner: scanner{data: body, slow: slow}, typ: typ}
+	v.envelope(r)
 	if v.err != nil {
 		return v.err
 	}
@@ -92,7 +113,7 @@ type validator struct {
 	seen field
 }
 
-func (v *validator) envelope(required field) {
+func (v *validator) envelope(r rules) {
 	if v.peek() == 0 {
 		v.fail("", "empty body")
 		return
@@ -103,7 +124,7 @@ func (v *validator) envelope(required field) {
 	}
 	v.members("", func(key string, _ []byte, _ bool) bool {
 		f, ok := lookupField(key)
-		if !ok || required&f == 0 && f != fID {
+		if !ok || (r.required|r.optional)&f == 0 {
 			v.skip(key, 1)
 			return true
 		}
@@ -119,7 +140,7 @@ func (v *validator) envelope(required field) {
 		return
 	}
 	for _, n := range fieldNames {
-		if required&n.f != 0 && v.seen&n.f == 0 {
+		if r.required&n.f != 0 && v.seen&n.f == 0 {
 			v.fail(n.name, "required")
 			return
 		}
@@ -133,12 +154,35 @@ func (v *validator) member(f field, name string) {
 		v.expect(name, kindBool)
 	case fStats:
 		v.stats()
-	case fID:
-		if k, _, _ := v.skip(name, 1); k != kindString && k != kindNull {
-			v.wrongType(name, k, kindString)
-		}
+	case fID, fGroupID, fBundleID:
+		v.optionalID(f, name)
 	default:
 		v.stringMember(f, name)
+	}
+}
+
+// optionalID checks an id that may be absent: a string or null. The stats webhook's ids are
+// also bounded like channel_id, since Sora lets applications choose bundle_id; the
+// exporter's id was never checked beyond its type.
+func (v *validator) optionalID(f field, name string) {
+	k, raw, escaped := v.skip(name, 1)
+	if v.err != nil || k == kindNull {
+		return
+	}
+	if k != kindString {
+		v.wrongType(name, k, kindString)
+		return
+	}
+	if v.typ != TypeConnectionRTC {
+		return
+	}
+	var buf [64]byte
+	s := raw
+	if escaped {
+		s = unescape(buf[:0], raw)
+	}
+	if len(s) == 0 || len(s) > maxIDBytes {
+		v.fail(name, "must be 1 to 255 bytes")
 	}
 }
 
@@ -175,11 +219,14 @@ func (v *validator) stringMember(f field, name string) {
 
 // checkString applies the rule of a string member to its decoded value and returns what is
 // wrong with it, or "".
-func checkString(f field, s []byte, exporterType string) string {
+func checkString(f field, s []byte, typ string) string {
 	switch f {
 	case fType:
-		if string(s) != exporterType {
-			return "must repeat the " + HeaderExporterType + " header (" + exporterType + ")"
+		if string(s) != typ {
+			if WebhookType(typ) {
+				return "must match the " + HeaderWebhookType + " header (" + typ + ")"
+			}
+			return "must repeat the " + HeaderExporterType + " header (" + typ + ")"
 		}
 	case fTimestamp:
 		if _, err := time.Parse(time.RFC3339Nano, unsafeString(s)); err != nil {

@@ -219,6 +219,7 @@ func FuzzValidate(f *testing.F) {
 	f.Add(sora.TypeUserAgent, userAgent("", ""))
 	f.Add(sora.TypeErlangVM, erlangVM(`[{"type":"erlang-vm-memory",`+goodMemory+`}]`))
 	f.Add(sora.TypeUserAgent, userAgent("stats", `[{"a":[{"b":"\ud83d"}]}]`))
+	f.Add(sora.TypeConnectionRTC, webhook("", ""))
 	if all, err := fixtures.All(); err == nil {
 		for _, fx := range all {
 			f.Add(fx.ExporterType, fx.Body)
