@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -69,14 +70,21 @@ func testDatabase(t *testing.T) *pgx.Conn {
 func TestCopyIntoSchema(t *testing.T) {
 	conn := testDatabase(t)
 	ctx := context.Background()
-	ddl, err := os.ReadFile(schemaPath)
-	if err != nil {
-		t.Fatal(err)
+	// The generated tables and the migrations after them, which change sora_connection.
+	files, err := filepath.Glob(filepath.Join(filepath.Dir(schemaPath), "[0-9][0-9][0-9][0-9]_*.sql"))
+	if err != nil || len(files) < 3 {
+		t.Fatalf("migrations next to %s: %v %v", schemaPath, files, err)
 	}
-	// Twice: the migration runner may run the file on a database that has the tables.
-	for range 2 {
-		if _, err := conn.Exec(ctx, string(ddl)); err != nil {
-			t.Fatalf("execute %s: %v", schemaFile, err)
+	for _, f := range files {
+		ddl, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Twice: the migration runner may run a file on a database that has its tables.
+		for range 2 {
+			if _, err := conn.Exec(ctx, string(ddl)); err != nil {
+				t.Fatalf("execute %s: %v", f, err)
+			}
 		}
 	}
 	checkColumnTypes(t, conn)
@@ -113,11 +121,12 @@ func TestCopyIntoSchema(t *testing.T) {
 		if c := rows.Connection; c != nil {
 			connections++
 			_, err := conn.Exec(ctx, `INSERT INTO sora_connection (connection_id, channel_id, session_id, client_id,
-				role, multistream, simulcast, spotlight, label, version, node_name, first_seen, last_seen, extra)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13)
+				role, multistream, simulcast, spotlight, label, version, node_name, first_seen, last_seen, extra,
+				group_id, bundle_id, feed)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15, $16)
 				ON CONFLICT (connection_id) DO UPDATE SET last_seen = excluded.last_seen, extra = excluded.extra`,
 				c.ConnectionID, c.ChannelID, c.SessionID, c.ClientID, c.Role, c.Multistream, c.Simulcast,
-				c.Spotlight, c.Label, c.Version, c.NodeName, c.Time, c.Extra)
+				c.Spotlight, c.Label, c.Version, c.NodeName, c.Time, c.Extra, c.GroupID, c.BundleID, c.Feed)
 			if err != nil {
 				t.Fatalf("%s: insert the connection: %v", fx.Name, err)
 			}

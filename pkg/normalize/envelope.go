@@ -19,6 +19,8 @@ const (
 	envClientID
 	envConnectionID
 	envRole
+	envGroupID
+	envBundleID
 	envStrings
 )
 
@@ -36,38 +38,45 @@ type envelopeField struct {
 	str      int // index in envelope.str, or -1
 	flag     int // index in envelope.flag, or -1
 	required bool
+	// lenient fields have a column when they hold a string and are kept in extra when
+	// they hold anything else: validation has no rule for them in every message type.
+	lenient bool
 }
 
-// envelopeFields returns the top-level fields of a body of exporterType that have a place
-// in the rows, besides type, timestamp and stats (DESIGN.md section 2).
-func envelopeFields(exporterType string) []envelopeField {
+// envelopeFields returns the top-level fields of a body of type typ that have a place in
+// the rows, besides type, timestamp and stats (DESIGN.md section 2).
+func envelopeFields(typ string) []envelopeField {
 	common := []envelopeField{
-		{"label", envLabel, -1, true},
-		{"version", envVersion, -1, true},
-		{"node_name", envNodeName, -1, true},
+		{name: "label", str: envLabel, flag: -1, required: true},
+		{name: "version", str: envVersion, flag: -1, required: true},
+		{name: "node_name", str: envNodeName, flag: -1, required: true},
 	}
-	if exporterType != sora.TypeUserAgent {
+	if !sora.ConnectionType(typ) {
 		return common
 	}
 	return append(common,
-		envelopeField{"channel_id", envChannelID, -1, true},
-		envelopeField{"session_id", envSessionID, -1, true},
-		envelopeField{"client_id", envClientID, -1, true},
-		envelopeField{"connection_id", envConnectionID, -1, true},
-		envelopeField{"role", envRole, -1, false},
-		envelopeField{"multistream", -1, envMultistream, true},
-		envelopeField{"simulcast", -1, envSimulcast, true},
-		envelopeField{"spotlight", -1, envSpotlight, true},
+		envelopeField{name: "channel_id", str: envChannelID, flag: -1, required: true},
+		envelopeField{name: "session_id", str: envSessionID, flag: -1, required: true},
+		envelopeField{name: "client_id", str: envClientID, flag: -1, required: true},
+		envelopeField{name: "connection_id", str: envConnectionID, flag: -1, required: true},
+		envelopeField{name: "role", str: envRole, flag: -1},
+		// The stats webhook of Sora 2025.2 and later has no multistream.
+		envelopeField{name: "multistream", str: -1, flag: envMultistream, required: typ == sora.TypeUserAgent},
+		envelopeField{name: "simulcast", str: -1, flag: envSimulcast, required: true},
+		envelopeField{name: "spotlight", str: -1, flag: envSpotlight, required: true},
+		envelopeField{name: "group_id", str: envGroupID, flag: -1, lenient: true},
+		envelopeField{name: "bundle_id", str: envBundleID, flag: -1, lenient: true},
 	)
 }
 
 // envelope is the decoded top level of a body.
 type envelope struct {
-	time  any // time.Time in UTC, boxed once for every row
-	str   [envStrings]any
-	flag  [envFlags]bool
-	stats int     // where the stats array starts in the body
-	extra []field // the fields without a column, in body order
+	time    any // time.Time in UTC, boxed once for every row
+	str     [envStrings]any
+	flag    [envFlags]bool
+	hasFlag [envFlags]bool // the flag was in the body
+	stats   int            // where the stats array starts in the body
+	extra   []field        // the fields without a column, in body order
 }
 
 // readEnvelope checks the top-level fields fs of a body of exporterType and decodes them.
@@ -105,6 +114,9 @@ func readEnvelope(exporterType string, fs []field) (*envelope, error) {
 		n := slices.IndexFunc(known, func(e envelopeField) bool { return e.name == string(fd.key) })
 		switch {
 		case n >= 0 && seen[n]:
+		case n >= 0 && known[n].lenient && fd.tok != tokString:
+			seen[n] = true
+			env.extra = append(env.extra, *fd)
 		case n >= 0:
 			seen[n] = true
 			e := known[n]
@@ -118,6 +130,7 @@ func readEnvelope(exporterType string, fs []field) (*envelope, error) {
 					return nil, decodeErr(e.name, "not a boolean")
 				}
 				env.flag[e.flag] = fd.tok == tokTrue
+				env.hasFlag[e.flag] = true
 			}
 		case !slices.ContainsFunc(env.extra, func(x field) bool { return bytes.Equal(x.key, fd.key) }):
 			env.extra = append(env.extra, *fd)
@@ -161,9 +174,20 @@ func typeString(fd *field) string {
 	return string(fd.raw)
 }
 
-// connection returns the sora_connection row of a connection.user-agent envelope.
-func (env *envelope) connection(surrogates bool) (*Connection, error) {
+// connection returns the sora_connection row of the envelope of a connection's report
+// (connection.user-agent or connection.rtc), which came by feed.
+func (env *envelope) connection(feed string, surrogates bool) (*Connection, error) {
 	str := func(k int) string { s, _ := env.str[k].(string); return s }
+	opt := func(k int) *string {
+		if s, ok := env.str[k].(string); ok {
+			return &s
+		}
+		return nil
+	}
+	var multistream *bool
+	if env.hasFlag[envMultistream] {
+		multistream = &env.flag[envMultistream]
+	}
 	extra, err := jsonObject(env.extra, surrogates)
 	if err != nil {
 		return nil, &DecodeError{Err: err}
@@ -177,12 +201,15 @@ func (env *envelope) connection(surrogates bool) (*Connection, error) {
 		SessionID:    str(envSessionID),
 		ClientID:     str(envClientID),
 		Role:         str(envRole),
-		Multistream:  env.flag[envMultistream],
+		Multistream:  multistream,
 		Simulcast:    env.flag[envSimulcast],
 		Spotlight:    env.flag[envSpotlight],
 		Label:        str(envLabel),
 		Version:      str(envVersion),
 		NodeName:     str(envNodeName),
+		GroupID:      opt(envGroupID),
+		BundleID:     opt(envBundleID),
+		Feed:         feed,
 		Time:         env.time.(time.Time),
 		Extra:        extra,
 	}, nil

@@ -15,13 +15,19 @@ import (
 	"kohaku/pkg/sora"
 )
 
-// testBodies returns every captured fixture and the hand-written bodies in testdata/.
+// testBodies returns every captured fixture of both feeds and the hand-written bodies in
+// testdata/.
 func testBodies(t testing.TB) []fixtures.Fixture {
 	t.Helper()
 	all, err := fixtures.All()
 	if err != nil {
 		t.Fatal(err)
 	}
+	hooks, err := fixtures.Webhooks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	all = append(all, hooks...)
 	names, err := filepath.Glob("testdata/*.json")
 	if err != nil {
 		t.Fatal(err)

@@ -6,10 +6,11 @@ import (
 	"kohaku/pkg/sora"
 )
 
-// Message turns one request body of the given exporter type (DESIGN.md section 2) into
-// rows. Every row's time is the envelope's timestamp, in UTC.
+// Message turns one request body of the given exporter or webhook type (DESIGN.md section
+// 2) into rows. Every row's time is the envelope's timestamp, in UTC.
 //
-// A connection.user-agent body gives Rows.Connection and one row per stats element: in the
+// A connection.user-agent body, or the stats webhook's connection.rtc, gives
+// Rows.Connection and one row per stats element: in the
 // rtc_<type>_stats table of its type, with a typed column per W3C member and the other
 // members in extra, or whole in rtc_other_stats when its type has no table, when it has no
 // string type or id, or when its id repeats one already used in that table (the natural
@@ -54,8 +55,12 @@ func Message(exporterType string, body []byte) (*Rows, error) {
 		seen:       make(map[statsKey]struct{}, 64),
 	}
 	switch exporterType {
-	case sora.TypeUserAgent:
-		b.rows.Connection, err = env.connection(surrogates)
+	case sora.TypeUserAgent, sora.TypeConnectionRTC:
+		feed := FeedExporter
+		if sora.WebhookType(exporterType) {
+			feed = FeedWebhook
+		}
+		b.rows.Connection, err = env.connection(feed, surrogates)
 		if err != nil {
 			return nil, err
 		}

@@ -3,12 +3,15 @@ package normalize
 import (
 	"encoding/json"
 	"errors"
+	"maps"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"kohaku/pkg/fixtures"
 	"kohaku/pkg/sora"
 )
 
@@ -64,16 +67,17 @@ func TestMessagePutsTypedElementsInTheirTables(t *testing.T) {
 	c := rows.Connection
 	wantTime := time.Date(2026, 11, 28, 21, 30, 0, 250000000, time.UTC)
 	if c == nil || c.ConnectionID != "01JD3K9Q2W8E5R7T1Y4U6I0C11" || c.ChannelID != "handwritten" ||
-		c.ClientID != "client-1" || c.Role != "sendrecv" || !c.Multistream || c.Simulcast ||
-		c.NodeName != "sora@127.0.0.1" || !c.Time.Equal(wantTime) || c.Time.Location() != time.UTC {
+		c.ClientID != "client-1" || c.Role != "sendrecv" || c.Multistream == nil || !*c.Multistream || c.Simulcast ||
+		c.NodeName != "sora@127.0.0.1" || !c.Time.Equal(wantTime) || c.Time.Location() != time.UTC ||
+		c.BundleID == nil || *c.BundleID != "bundle-1" || c.GroupID != nil || c.Feed != FeedExporter {
 		t.Errorf("Connection = %+v", c)
 	}
 	var extra map[string]any
 	if err := json.Unmarshal(c.Extra, &extra); err != nil {
 		t.Fatal(err)
 	}
-	if extra["bundle_id"] != "bundle-1" || extra["id"] != "01JD3K9Q2W8E5R7T1Y4U6I0OPA" || len(extra) != 2 {
-		t.Errorf("Connection.Extra = %s, want bundle_id and id", c.Extra)
+	if extra["id"] != "01JD3K9Q2W8E5R7T1Y4U6I0OPA" || len(extra) != 1 {
+		t.Errorf("Connection.Extra = %s, want id alone (bundle_id has a column)", c.Extra)
 	}
 
 	for table, rs := range rows.Tables {
@@ -258,5 +262,97 @@ func TestColumnsAndTypesAgree(t *testing.T) {
 	}
 	if Columns("nope") != nil || Columns(TableConnection) != nil {
 		t.Error("Columns of a table Message does not fill is not nil")
+	}
+}
+
+func TestMessageConnectionOfEachFeed(t *testing.T) {
+	hooks, err := fixtures.Webhooks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := func(name string) []byte {
+		for _, h := range hooks {
+			if h.Name == name {
+				return h.Body
+			}
+		}
+		t.Fatalf("no webhook fixture %s", name)
+		return nil
+	}
+	hand, err := os.ReadFile("testdata/user-agent.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	numericBundle := []byte(strings.Replace(string(hand), `"bundle_id": "bundle-1"`, `"bundle_id": 7`, 1))
+	if string(numericBundle) == string(hand) {
+		t.Fatal("testdata/user-agent.json has no bundle_id to replace")
+	}
+	tests := []struct {
+		name        string
+		typ         string
+		body        []byte
+		multistream string // "nil", "true" or "false"
+		group       string // "" for nil
+		bundle      string // "" for nil
+		feed        string
+		extraKeys   []string
+	}{
+		{"webhook without multistream", sora.TypeConnectionRTC, body("webhook-pc2-1"), "nil",
+			"kohaku-fixture-group", "01M9JZ12W8NAW514Z603GDRW4W", FeedWebhook, []string{"id"}},
+		{"webhook with multistream", sora.TypeConnectionRTC, body("webhook-pc1-1"), "true",
+			"kohaku-fixture-group", "01M9JZ12W8NFRG4SR9643P9V8N", FeedWebhook, []string{"id"}},
+		{"webhook with an unknown member", sora.TypeConnectionRTC, body("webhook-pc2-4"), "nil",
+			"kohaku-fixture-group", "01M9JZ12W8NAW514Z603GDRW4W", FeedWebhook, []string{"id", "x_kohaku_future_member"}},
+		{"exporter", sora.TypeUserAgent, hand, "true", "", "bundle-1", FeedExporter, []string{"id"}},
+		{"exporter bundle_id not a string stays in extra", sora.TypeUserAgent, numericBundle, "true", "", "", FeedExporter, []string{"bundle_id", "id"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rows, err := Message(tt.typ, tt.body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := rows.Connection
+			if c == nil {
+				t.Fatal("no Connection")
+			}
+			got := "nil"
+			if c.Multistream != nil {
+				got = strconv.FormatBool(*c.Multistream)
+			}
+			deref := func(p *string) string {
+				if p == nil {
+					return ""
+				}
+				return *p
+			}
+			if got != tt.multistream || deref(c.GroupID) != tt.group || deref(c.BundleID) != tt.bundle || c.Feed != tt.feed {
+				t.Errorf("multistream %s group %q bundle %q feed %q, want %s %q %q %q",
+					got, deref(c.GroupID), deref(c.BundleID), c.Feed, tt.multistream, tt.group, tt.bundle, tt.feed)
+			}
+			var extra map[string]any
+			if err := json.Unmarshal(c.Extra, &extra); err != nil {
+				t.Fatal(err)
+			}
+			keys := slices.Sorted(maps.Keys(extra))
+			if !slices.Equal(keys, tt.extraKeys) {
+				t.Errorf("extra keys %v, want %v", keys, tt.extraKeys)
+			}
+		})
+	}
+}
+
+func TestMessageWebhookRejectsWhatValidationRejects(t *testing.T) {
+	hooks, err := fixtures.Webhooks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := strings.Replace(string(hooks[0].Body), `"multistream":true`, `"multistream":"yes"`, 1)
+	if _, err := Message(sora.TypeConnectionRTC, []byte(b)); err == nil {
+		t.Error("multistream \"yes\" accepted")
+	}
+	b = strings.Replace(string(hooks[0].Body), `"simulcast":false,`, ``, 1)
+	if _, err := Message(sora.TypeConnectionRTC, []byte(b)); err == nil {
+		t.Error("a webhook without simulcast accepted")
 	}
 }

@@ -34,6 +34,12 @@ func fillFromFixtures(t *testing.T, conn *pgx.Conn) fixtureSpan {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Both feeds: the dashboards must read webhook reports as they read the exporter's.
+	hooks, err := fixtures.Webhooks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	all = append(all, hooks...)
 	var span fixtureSpan
 	for _, f := range all {
 		rows, err := normalize.Message(f.ExporterType, f.Body)
@@ -81,13 +87,13 @@ func upsertConnection(ctx context.Context, conn *pgx.Conn, c *normalize.Connecti
 	}
 	_, err := conn.Exec(ctx, `INSERT INTO sora_connection
 	(connection_id, channel_id, session_id, client_id, role, multistream, simulcast, spotlight,
-	 label, version, node_name, first_seen, last_seen, extra)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13)
+	 label, version, node_name, first_seen, last_seen, extra, group_id, bundle_id, feed)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15, $16)
 ON CONFLICT (connection_id) DO UPDATE SET
 	first_seen = least(sora_connection.first_seen, excluded.first_seen),
 	last_seen = greatest(sora_connection.last_seen, excluded.last_seen)`,
 		c.ConnectionID, c.ChannelID, c.SessionID, c.ClientID, c.Role, c.Multistream, c.Simulcast,
-		c.Spotlight, c.Label, c.Version, c.NodeName, c.Time, extra)
+		c.Spotlight, c.Label, c.Version, c.NodeName, c.Time, extra, c.GroupID, c.BundleID, c.Feed)
 	if err != nil {
 		return fmt.Errorf("upsert sora_connection %s: %w", c.ConnectionID, err)
 	}

@@ -104,15 +104,20 @@ func NATSMsg(m Message, msgID string) *nats.Msg {
 	return msg
 }
 
-// Messages returns n distinct messages made from the fixtures, in rounds over all of them:
-// round k moves each fixture's timestamp k*10s later (the fixtures of one connection span
-// less than that), so every message has rows with keys of their own.
+// Messages returns n distinct messages made from the fixtures of both feeds, in rounds over
+// all of them: round k moves each fixture's timestamp k*10s later (the fixtures of one
+// connection span less than that), so every message has rows with keys of their own.
 func Messages(t testing.TB, n int) []Message {
 	t.Helper()
 	all, err := fixtures.All()
 	if err != nil {
 		t.Fatalf("fixtures: %v", err)
 	}
+	hooks, err := fixtures.Webhooks()
+	if err != nil {
+		t.Fatalf("fixtures: %v", err)
+	}
+	all = append(all, hooks...)
 	if len(all) == 0 {
 		t.Fatal("no fixtures")
 	}
