@@ -1,6 +1,8 @@
 // Command kohaku-receiver is Kohaku's stateless HTTP/2 ingest: it accepts Sora's stats
-// exporter on POST /collector and answers 204 once JetStream stored the body
-// (DESIGN.md sections 1 to 3 and 5). Run any number of them behind a load balancer.
+// webhook on POST /stats-webhook (KOHAKU_STATS_WEBHOOK_PATH) and the older stats exporter on
+// POST /collector, optionally behind HTTP Basic authentication, and answers 204 once
+// JetStream stored the body (DESIGN.md sections 1 to 3 and 5). Run any number of them
+// behind a load balancer.
 //
 // Configuration is environment variables only; -h lists them with defaults.
 package main
@@ -16,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -34,13 +37,18 @@ import (
 
 // Config is the receiver's configuration, read from KOHAKU_* environment variables.
 type Config struct {
-	Listen      string `default:":5890" desc:"address of the collector endpoint (h2c and HTTP/1.1, or h2 and HTTP/1.1 over TLS)"`
+	Listen      string `default:":5890" desc:"address of the stats webhook and /collector (h2c and HTTP/1.1, or h2 and HTTP/1.1 over TLS)"`
 	AdminListen string `split_words:"true" default:":5891" desc:"address of /healthz, /readyz and /metrics"`
 	ReceiverID  string `envconfig:"RECEIVER_ID" default:"" desc:"instance id sent in the Kohaku-Receiver header; empty means the host name"`
 
 	TLSCertFile string `envconfig:"TLS_CERT_FILE" default:"" desc:"PEM certificate chain; with the key file, serves h2 over TLS instead of h2c"`
 	TLSKeyFile  string `envconfig:"TLS_KEY_FILE" default:"" desc:"PEM private key of the certificate"`
 	TLSClientCA string `envconfig:"TLS_CLIENT_CA" default:"" desc:"PEM file or directory of PEM files; makes client certificates required and verified against it"`
+
+	StatsWebhookPath      string `split_words:"true" default:"/stats-webhook" desc:"path of the stats webhook (POST, Sora 2025.1 and later); the stats exporter stays on /collector"`
+	BasicAuthUser         string `split_words:"true" default:"" desc:"with a password, the HTTP Basic authentication user that both ingest routes require (Sora's webhook_basic_authn settings)"`
+	BasicAuthPassword     string `split_words:"true" default:"" desc:"password of KOHAKU_BASIC_AUTH_USER"`
+	BasicAuthPasswordFile string `split_words:"true" default:"" desc:"file holding the password instead (a trailing newline is ignored)"`
 
 	MaxBodyBytes   int64         `split_words:"true" default:"4194304" desc:"largest request body; capped further by the NATS server's max payload"`
 	PublishTimeout time.Duration `split_words:"true" default:"5s" desc:"longest wait for JetStream's acknowledgement before answering 503"`
@@ -72,6 +80,14 @@ func (c *Config) Validate() error {
 		return errors.New("KOHAKU_TLS_CERT_FILE and KOHAKU_TLS_KEY_FILE go together")
 	case c.TLSClientCA != "" && c.TLSCertFile == "":
 		return errors.New("KOHAKU_TLS_CLIENT_CA needs KOHAKU_TLS_CERT_FILE and KOHAKU_TLS_KEY_FILE")
+	case c.BasicAuthPassword != "" && c.BasicAuthPasswordFile != "":
+		return errors.New("KOHAKU_BASIC_AUTH_PASSWORD and KOHAKU_BASIC_AUTH_PASSWORD_FILE exclude each other")
+	case c.BasicAuthUser == "" && (c.BasicAuthPassword != "" || c.BasicAuthPasswordFile != ""):
+		return errors.New("a Basic authentication password needs KOHAKU_BASIC_AUTH_USER")
+	case c.BasicAuthUser != "" && c.BasicAuthPassword == "" && c.BasicAuthPasswordFile == "":
+		return errors.New("KOHAKU_BASIC_AUTH_USER needs KOHAKU_BASIC_AUTH_PASSWORD or KOHAKU_BASIC_AUTH_PASSWORD_FILE")
+	case strings.Contains(c.BasicAuthUser, ":"):
+		return errors.New("KOHAKU_BASIC_AUTH_USER must not contain a colon (RFC 7617)")
 	case c.MaxBodyBytes <= 0:
 		return fmt.Errorf("KOHAKU_MAX_BODY_BYTES must be positive, got %d", c.MaxBodyBytes)
 	case c.PublishTimeout <= 0:
@@ -87,14 +103,38 @@ func (c *Config) Validate() error {
 	case c.ShutdownDelay < 0 || c.ShutdownTimeout <= 0:
 		return errors.New("KOHAKU_SHUTDOWN_DELAY must not be negative and KOHAKU_SHUTDOWN_TIMEOUT must be positive")
 	}
+	if err := collector.CheckWebhookPath(c.StatsWebhookPath); err != nil {
+		return fmt.Errorf("KOHAKU_STATS_WEBHOOK_PATH: %w", err)
+	}
 	return nil
+}
+
+// BasicAuth returns the credential that the ingest routes require, nil when none is
+// configured, reading the password file if there is one. Call it after Validate.
+func (c *Config) BasicAuth() (*collector.BasicAuth, error) {
+	if c.BasicAuthUser == "" {
+		return nil, nil
+	}
+	password := c.BasicAuthPassword
+	if c.BasicAuthPasswordFile != "" {
+		b, err := os.ReadFile(c.BasicAuthPasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("KOHAKU_BASIC_AUTH_PASSWORD_FILE: %w", err)
+		}
+		// Editors and "echo" end files with a newline that is no part of the password.
+		password = strings.TrimRight(string(b), "\r\n")
+		if password == "" {
+			return nil, fmt.Errorf("KOHAKU_BASIC_AUTH_PASSWORD_FILE: %s holds no password", c.BasicAuthPasswordFile)
+		}
+	}
+	return &collector.BasicAuth{User: c.BasicAuthUser, Password: password}, nil
 }
 
 func main() {
 	var cfg Config
 	flag.Usage = func() {
 		out := tabwriter.NewWriter(flag.CommandLine.Output(), 1, 0, 2, ' ', 0)
-		fmt.Fprintf(out, "Usage: kohaku-receiver\n\nServes POST /collector (Sora's stats exporter) and stores each body in JetStream.\n\n")
+		fmt.Fprintf(out, "Usage: kohaku-receiver\n\nServes POST /stats-webhook (Sora's stats webhook; KOHAKU_STATS_WEBHOOK_PATH) and\nPOST /collector (Sora's older stats exporter) and stores each body in JetStream.\n\n")
 		envconfig.Usagef(config.Prefix, &cfg, out, envconfig.DefaultTableFormat)
 		out.Flush()
 	}
@@ -142,6 +182,10 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 		tlsCfg = t
 	}
+	auth, err := cfg.BasicAuth()
+	if err != nil {
+		return err
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -163,6 +207,8 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		PublishTimeout: cfg.PublishTimeout,
 		RetryAfter:     cfg.RetryAfter,
+		WebhookPath:    cfg.StatsWebhookPath,
+		BasicAuth:      auth,
 	}, log, reg)
 	if err != nil {
 		nc.Close()
@@ -200,7 +246,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	// Tests and operators read the bound addresses from this line (ports may be 0).
 	log.Info("listening", "addr", ln.Addr().String(), "admin_addr", admLn.Addr().String(),
 		"tls", tlsCfg != nil, "client_certs", cfg.TLSClientCA != "", "receiver_id", cfg.ReceiverID,
-		"max_body_bytes", cfg.MaxBodyBytes)
+		"max_body_bytes", cfg.MaxBodyBytes, "webhook_path", cfg.StatsWebhookPath, "basic_auth", auth != nil)
 
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- collector.Serve(srv, ln) }()

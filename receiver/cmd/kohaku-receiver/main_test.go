@@ -66,6 +66,8 @@ func TestHelpListsEveryVariable(t *testing.T) {
 		"KOHAKU_TLS_CLIENT_CA", "KOHAKU_MAX_BODY_BYTES", "KOHAKU_PUBLISH_TIMEOUT", "KOHAKU_RETRY_AFTER",
 		"KOHAKU_MAX_CONCURRENT_STREAMS", "KOHAKU_NATS_URL", "KOHAKU_MANAGE_STREAM", "KOHAKU_STREAM_MAX_AGE",
 		"KOHAKU_STREAM_MAX_BYTES", "KOHAKU_STREAM_DUPLICATES", "KOHAKU_STREAM_REPLICAS", "KOHAKU_LOG_FORMAT",
+		"KOHAKU_STATS_WEBHOOK_PATH", "KOHAKU_BASIC_AUTH_USER", "KOHAKU_BASIC_AUTH_PASSWORD",
+		"KOHAKU_BASIC_AUTH_PASSWORD_FILE", "/stats-webhook",
 	} {
 		if !bytes.Contains(out, []byte(v)) {
 			t.Errorf("-h does not list %s", v)
@@ -92,6 +94,18 @@ func TestConfigValidate(t *testing.T) {
 		{"no retry after", func(c *Config) { c.RetryAfter = 0 }, "KOHAKU_RETRY_AFTER"},
 		{"empty listen", func(c *Config) { c.Listen = "" }, "KOHAKU_LISTEN"},
 		{"bad NATS settings", func(c *Config) { c.StreamReplicas = 0 }, "KOHAKU_STREAM_REPLICAS"},
+		{"webhook path", func(c *Config) { c.StatsWebhookPath = "/sora/stats" }, ""},
+		{"relative webhook path", func(c *Config) { c.StatsWebhookPath = "stats" }, "KOHAKU_STATS_WEBHOOK_PATH"},
+		{"webhook path of /collector", func(c *Config) { c.StatsWebhookPath = "/collector" }, "KOHAKU_STATS_WEBHOOK_PATH"},
+		{"empty webhook path", func(c *Config) { c.StatsWebhookPath = "" }, "KOHAKU_STATS_WEBHOOK_PATH"},
+		{"basic auth", func(c *Config) { c.BasicAuthUser, c.BasicAuthPassword = "sora", "p" }, ""},
+		{"basic auth with password file", func(c *Config) { c.BasicAuthUser, c.BasicAuthPasswordFile = "sora", "pw" }, ""},
+		{"user without password", func(c *Config) { c.BasicAuthUser = "sora" }, "KOHAKU_BASIC_AUTH_PASSWORD"},
+		{"password without user", func(c *Config) { c.BasicAuthPassword = "p" }, "KOHAKU_BASIC_AUTH_USER"},
+		{"password file without user", func(c *Config) { c.BasicAuthPasswordFile = "pw" }, "KOHAKU_BASIC_AUTH_USER"},
+		{"both password forms", func(c *Config) { c.BasicAuthUser, c.BasicAuthPassword, c.BasicAuthPasswordFile = "sora", "p", "pw" },
+			"KOHAKU_BASIC_AUTH_PASSWORD_FILE"},
+		{"user with a colon", func(c *Config) { c.BasicAuthUser, c.BasicAuthPassword = "so:ra", "p" }, "KOHAKU_BASIC_AUTH_USER"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -111,6 +125,52 @@ func TestConfigValidate(t *testing.T) {
 				t.Fatalf("got %v, want an error naming %s", err, tc.wantErr)
 			}
 		})
+	}
+}
+
+func TestConfigBasicAuthReadsThePasswordFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tests := []struct {
+		name         string
+		password     string
+		passwordFile string
+		want         string // "" wants no credential
+		wantErr      string
+	}{
+		{name: "password", password: "s3cret", want: "s3cret"},
+		{name: "file with a trailing newline", passwordFile: write("nl", "s3cret\n"), want: "s3cret"},
+		{name: "file with CRLF", passwordFile: write("crlf", "s3cret\r\n"), want: "s3cret"},
+		{name: "file without newline", passwordFile: write("plain", " s3cret "), want: " s3cret "},
+		{name: "empty file", passwordFile: write("empty", "\n"), wantErr: "holds no password"},
+		{name: "missing file", passwordFile: filepath.Join(dir, "absent"), wantErr: "KOHAKU_BASIC_AUTH_PASSWORD_FILE"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Config{BasicAuthUser: "sora", BasicAuthPassword: tc.password, BasicAuthPasswordFile: tc.passwordFile}
+			got, err := c.BasicAuth()
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("got %v, want an error containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got == nil || got.User != "sora" || got.Password != tc.want {
+				t.Errorf("got %v, want user sora with password %q", got, tc.want)
+			}
+		})
+	}
+	if got, err := (&Config{}).BasicAuth(); got != nil || err != nil {
+		t.Errorf("without a user: got %v, %v, want no credential", got, err)
 	}
 }
 
@@ -495,5 +555,74 @@ func TestManageStreamFalseLeavesTheStreamAlone(t *testing.T) {
 	js, _ := jetstream.New(nc)
 	if _, err := js.Stream(t.Context(), stream.Name); !errors.Is(err, jetstream.ErrStreamNotFound) {
 		t.Errorf("stream lookup: got %v, want not found", err)
+	}
+}
+
+func TestWebhookWithBasicAuthFromPasswordFile(t *testing.T) {
+	srv := testenv.NATS(t)
+	const password = "correct horse: battery"
+	pwFile := filepath.Join(t.TempDir(), "password")
+	if err := os.WriteFile(pwFile, []byte(password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startProcess(t, "KOHAKU_NATS_URL="+srv.URL(), "KOHAKU_LOG_LEVEL=debug", "KOHAKU_STATS_WEBHOOK_PATH=/sora/webhook",
+		"KOHAKU_BASIC_AUTH_USER=sora", "KOHAKU_BASIC_AUTH_PASSWORD_FILE="+pwFile)
+	p.waitReady()
+	fx, err := fixtures.Webhooks()
+	if err != nil || len(fx) == 0 {
+		t.Fatalf("webhook fixtures: %v", err)
+	}
+	body := fx[0].Body
+	// Sora's stats webhook speaks HTTP/1.1.
+	client := &http.Client{Timeout: 30 * time.Second}
+	tests := []struct {
+		name     string
+		password string // "" sends no credential
+		want     int
+	}{
+		{"no credential", "", http.StatusUnauthorized},
+		{"wrong password", password + "\n", http.StatusUnauthorized},
+		{"password of the file", password, http.StatusNoContent},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodPost, "http://"+p.addr+"/sora/webhook", bytes.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set(sora.HeaderWebhookType, sora.TypeConnectionRTC)
+			if tc.password != "" {
+				req.SetBasicAuth("sora", tc.password)
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Errorf("got %d, want %d", resp.StatusCode, tc.want)
+			}
+		})
+	}
+	if ids := storedIDs(t, srv.URL()); len(ids) != 1 || !ids[stream.MsgID(sora.TypeConnectionRTC, body)] {
+		t.Errorf("stream holds %v, want only the webhook body", ids)
+	}
+	_, metrics, err := p.adminGet("/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`kohaku_receiver_auth_failures_total{reason="missing"} 1`,
+		`kohaku_receiver_auth_failures_total{reason="wrong"} 1`,
+		`kohaku_receiver_requests_total{code="401",exporter_type="connection.rtc"} 2`,
+	} {
+		if !strings.Contains(metrics, want+"\n") {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if logs := p.logs(); strings.Contains(logs, "battery") || !strings.Contains(logs, `"basic_auth":true`) {
+		t.Errorf("the log must say basic_auth is on and never show the password:\n%s", logs)
 	}
 }

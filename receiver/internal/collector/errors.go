@@ -14,7 +14,7 @@ import (
 	"kohaku/pkg/sora"
 )
 
-// Failures of a request before validation. Each maps to one status in statusOf.
+// Failures of a request before validation. Each maps to one status in classify.
 var (
 	errNotJSON      = errors.New("content-type must be application/json")
 	errNotConnected = errors.New("nats: not connected")
@@ -66,15 +66,20 @@ func classify(err error) (int, *errorBody) {
 		maxRead *http.MaxBytesError
 		read    *readError
 		pub     *publishError
+		typ     *typeError
+		auth    *authError
 	)
 	switch {
+	case errors.As(err, &auth):
+		return http.StatusUnauthorized, &errorBody{Field: "authorization", Msg: auth.Error()}
 	case errors.As(err, &field):
 		return http.StatusBadRequest, field
+	case errors.As(err, &typ):
+		return http.StatusBadRequest, &errorBody{Field: typ.field, Msg: typ.msg}
 	case errors.Is(err, sora.ErrUnknownType):
-		return http.StatusBadRequest, &errorBody{
-			Field: sora.HeaderExporterType,
-			Msg:   "missing or unknown exporter type; want " + sora.TypeUserAgent + " or " + sora.TypeErlangVM,
-		}
+		// Routes check the type before Validate; should they ever disagree, the sender
+		// must not retry forever as it would after a 503.
+		return http.StatusBadRequest, &errorBody{Field: "type", Msg: "unknown type"}
 	case errors.Is(err, errNotJSON):
 		return http.StatusUnsupportedMediaType, &errorBody{Field: "content-type", Msg: err.Error()}
 	case errors.As(err, &large):
@@ -100,8 +105,11 @@ func writeError(w http.ResponseWriter, err error, retryAfter time.Duration) int 
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("X-Content-Type-Options", "nosniff")
-	if status == http.StatusServiceUnavailable {
+	switch status {
+	case http.StatusServiceUnavailable:
 		h.Set("Retry-After", strconv.Itoa(retryAfterSeconds(retryAfter)))
+	case http.StatusUnauthorized:
+		h.Set("WWW-Authenticate", `Basic realm="kohaku"`) // RFC 7617: a 401 names its scheme
 	}
 	w.WriteHeader(status)
 	b, _ := json.Marshal(body) // a struct of two strings always marshals

@@ -36,17 +36,25 @@ type Options struct {
 	PublishTimeout time.Duration
 	// RetryAfter is sent with every 503.
 	RetryAfter time.Duration
+	// WebhookPath is where the stats webhook is served; empty means DefaultWebhookPath. It
+	// must pass CheckWebhookPath.
+	WebhookPath string
+	// BasicAuth, when set, is the credential that both ingest routes require; GET /.ok
+	// stays open.
+	BasicAuth *BasicAuth
 }
 
-// Handler serves POST /collector and GET /.ok. It is safe for concurrent use; requests
-// publish concurrently over one NATS connection.
+// Handler serves the stats exporter on POST /collector, the stats webhook on POST
+// Options.WebhookPath, and GET /.ok. It is safe for concurrent use; requests publish
+// concurrently over one NATS connection.
 type Handler struct {
-	nc  *nats.Conn
-	js  jetstream.JetStream
-	o   Options
-	log *slog.Logger
-	m   *metrics
-	mux *http.ServeMux
+	nc   *nats.Conn
+	js   jetstream.JetStream
+	o    Options
+	auth *credential // nil: no authentication
+	log  *slog.Logger
+	m    *metrics
+	mux  *http.ServeMux
 
 	draining atomic.Bool
 }
@@ -62,64 +70,100 @@ func NewHandler(nc *nats.Conn, js jetstream.JetStream, o Options, log *slog.Logg
 	case o.PublishTimeout <= 0:
 		return nil, fmt.Errorf("collector: publish timeout must be positive, got %s", o.PublishTimeout)
 	}
-	h := &Handler{nc: nc, js: js, o: o, log: log}
+	if o.WebhookPath == "" {
+		o.WebhookPath = DefaultWebhookPath
+	}
+	if err := CheckWebhookPath(o.WebhookPath); err != nil {
+		return nil, fmt.Errorf("collector: %w", err)
+	}
+	if o.BasicAuth != nil {
+		if err := o.BasicAuth.validate(); err != nil {
+			return nil, err
+		}
+	}
+	h := &Handler{nc: nc, js: js, o: o, auth: newCredential(o.BasicAuth), log: log}
 	h.m = newMetrics(reg, h)
 	h.mux = http.NewServeMux()
-	h.mux.HandleFunc("POST /collector", h.collect)
-	h.mux.HandleFunc("GET /.ok", h.ok)
+	h.mux.HandleFunc("POST "+CollectorPath, h.ingest(&exporterRoute))
+	h.mux.HandleFunc("POST "+o.WebhookPath, h.ingest(&webhookRoute))
+	h.mux.HandleFunc("GET "+okPath, h.ok)
 	return h, nil
 }
 
-// ServeHTTP routes to /collector and /.ok; other paths are 404 and other methods 405.
+// ServeHTTP routes POST /collector (the stats exporter, exporter types only) and POST on the
+// webhook path (the stats webhook, connection.rtc) to the ingest path, which answers 204
+// only after JetStream acknowledged the body, and GET /.ok to the readiness check; other
+// paths are 404 and other methods 405.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 
-// collect answers 204 only after JetStream acknowledged the body, and counts the request.
-func (h *Handler) collect(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	h.m.inFlight.Inc()
-	defer h.m.inFlight.Dec()
-	typ := r.Header.Get(sora.HeaderExporterType)
-	status := h.answer(w, r, typ)
-	label := typeLabel(typ)
-	tm := h.m.forLabel(label)
-	if status == http.StatusNoContent && tm.noContent != nil {
-		tm.noContent.Inc()
-	} else {
-		h.m.requests.WithLabelValues(label, strconv.Itoa(status)).Inc()
+// ingest returns the handler of an ingest route, which answers and counts each request.
+func (h *Handler) ingest(rt *route) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		h.m.inFlight.Inc()
+		defer h.m.inFlight.Dec()
+		typ, status := h.answer(w, r, rt)
+		label := typeLabel(typ)
+		tm := h.m.forLabel(label)
+		if status == http.StatusNoContent && tm.noContent != nil {
+			tm.noContent.Inc()
+		} else {
+			h.m.requests.WithLabelValues(label, strconv.Itoa(status)).Inc()
+		}
+		tm.duration.Observe(time.Since(start).Seconds())
 	}
-	tm.duration.Observe(time.Since(start).Seconds())
 }
 
-// answer stores the request's body and writes the answer, 204 or one from writeError, and
-// returns its status.
-func (h *Handler) answer(w http.ResponseWriter, r *http.Request, typ string) int {
-	if err := h.store(w, r, typ); err != nil {
+// answer stores the request's body and writes the answer, 204 or one from writeError. It
+// returns the request's type as far as the route accepted it ("" otherwise) and the status.
+func (h *Handler) answer(w http.ResponseWriter, r *http.Request, rt *route) (string, int) {
+	typ, err := h.store(w, r, rt)
+	if err != nil {
 		status := writeError(w, err, h.o.RetryAfter)
 		h.logFailure(r, typ, status, err)
-		return status
+		return typ, status
 	}
 	w.WriteHeader(http.StatusNoContent)
-	return http.StatusNoContent
+	return typ, http.StatusNoContent
 }
 
-// store reads, validates and publishes one request's body.
-func (h *Handler) store(w http.ResponseWriter, r *http.Request, typ string) error {
-	if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
-		return err
+// store authorizes, reads, validates and publishes one request's body. The route's header
+// names the type; without it, on a route whose body names its type, the body does. It
+// returns the type once the route accepted it, "" before.
+func (h *Handler) store(w http.ResponseWriter, r *http.Request, rt *route) (string, error) {
+	typ := r.Header.Get(rt.header)
+	inHeader := typ != ""
+	if !rt.accepts(typ) {
+		typ = "" // only an accepted type may become a metric label
 	}
-	if !sora.KnownType(typ) {
-		return sora.ErrUnknownType // before reading a body nobody will store
+	// Credentials first: a client without them learns nothing else, and no body is read.
+	if err := h.auth.check(r); err != nil {
+		h.m.authFailures[err.reason].Inc()
+		return typ, err
+	}
+	if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
+		return typ, err
+	}
+	if typ == "" && (inHeader || rt.bodyType == nil) {
+		return "", &typeError{field: rt.header, msg: rt.unknown} // before reading a body nobody will store
 	}
 	body, err := h.readBody(w, r)
 	if err != nil {
-		return err
+		return typ, err
 	}
-	h.m.forLabel(typ).bodyBytes.Observe(float64(len(body))) // typ is known here
-	// The body is not reused: Validate's FieldError may view its bytes.
+	if typ == "" {
+		typ, err = rt.bodyType(body)
+	}
+	h.m.forLabel(typeLabel(typ)).bodyBytes.Observe(float64(len(body)))
+	if err != nil {
+		return "", err
+	}
+	// Validate also checks that the body's type is typ. The body is not reused: Validate's
+	// FieldError may view its bytes.
 	if err := sora.Validate(typ, body); err != nil {
-		return err
+		return typ, err
 	}
-	return h.publish(r.Context(), typ, body)
+	return typ, h.publish(r.Context(), typ, body)
 }
 
 // readBody reads the whole body, refusing more than the body limit.

@@ -204,15 +204,35 @@ func (r *receiver) post(typ string, body []byte) answer {
 	return r.do(req)
 }
 
+// postWebhook sends body to the stats webhook as Sora does, with the webhook type header
+// when typ is not empty.
+func (r *receiver) postWebhook(typ string, body []byte) answer {
+	r.t.Helper()
+	return r.do(r.webhookRequest(typ, bytes.NewReader(body)))
+}
+
+// request returns a POST to /collector.
 func (r *receiver) request(typ string, body io.Reader) *http.Request {
 	r.t.Helper()
-	req, err := http.NewRequest(http.MethodPost, r.url+"/collector", body)
+	return r.requestTo(collector.CollectorPath, sora.HeaderExporterType, typ, body)
+}
+
+// webhookRequest returns a POST to the default webhook path.
+func (r *receiver) webhookRequest(typ string, body io.Reader) *http.Request {
+	r.t.Helper()
+	return r.requestTo(collector.DefaultWebhookPath, sora.HeaderWebhookType, typ, body)
+}
+
+// requestTo returns a JSON POST to path with header set to typ when typ is not empty.
+func (r *receiver) requestTo(path, header, typ string, body io.Reader) *http.Request {
+	r.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, r.url+path, body)
 	if err != nil {
 		r.t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if typ != "" {
-		req.Header.Set(sora.HeaderExporterType, typ)
+		req.Header.Set(header, typ)
 	}
 	return req
 }
@@ -358,6 +378,19 @@ func allFixtures(t testing.TB) []fixtures.Fixture {
 	return all
 }
 
+// webhookFixtures returns every stats webhook body; there is always at least one.
+func webhookFixtures(t testing.TB) []fixtures.Fixture {
+	t.Helper()
+	all, err := fixtures.Webhooks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) == 0 {
+		t.Fatal("no webhook fixtures")
+	}
+	return all
+}
+
 // userAgent returns a valid connection.user-agent body as a map, to change and marshal.
 func userAgent() map[string]any {
 	return map[string]any{
@@ -380,6 +413,45 @@ func userAgent() map[string]any {
 			map[string]any{"type": "codec", "id": "COT01_96", "timestamp": 1.7328e12, "mimeType": "video/VP8", "payloadType": 96},
 			map[string]any{"type": "candidate-pair", "id": "CP1", "timestamp": 1.7328e12, "priority": 9.1145e18},
 		},
+	}
+}
+
+// connectionRTC returns a valid stats webhook body as a map, to change and marshal: the
+// user-agent body as Sora 2025.2 sends it to the webhook, with group_id and no multistream.
+func connectionRTC() map[string]any {
+	m := userAgent()
+	m["type"] = sora.TypeConnectionRTC
+	m["group_id"] = "group-1"
+	delete(m, "multistream")
+	return m
+}
+
+// wantStored fails t unless the message that a 204 answered for body is on the stream,
+// byte for byte, under the subject and with the headers of its type.
+func (r *receiver) wantStored(t testing.TB, typ string, body []byte) {
+	t.Helper()
+	id := stream.MsgID(typ, body)
+	msg := r.find(id) // no polling: the message must be there when 204 arrives
+	if msg == nil {
+		t.Fatalf("message %s not in the stream after 204", id)
+	}
+	if msg.Subject != stream.Subject(typ) {
+		t.Errorf("subject: got %q, want %q", msg.Subject, stream.Subject(typ))
+	}
+	if !bytes.Equal(msg.Data, body) {
+		t.Errorf("stored body differs from the request body (%d and %d bytes)", len(msg.Data), len(body))
+	}
+	for k, want := range map[string]string{
+		stream.HeaderMsgID:        id,
+		stream.HeaderExporterType: typ,
+		stream.HeaderReceiver:     "receiver-test",
+	} {
+		if got := msg.Header.Get(k); got != want {
+			t.Errorf("header %s: got %q, want %q", k, got, want)
+		}
+	}
+	if _, err := time.Parse(time.RFC3339Nano, msg.Header.Get(stream.HeaderReceivedAt)); err != nil {
+		t.Errorf("header %s: %v", stream.HeaderReceivedAt, err)
 	}
 }
 

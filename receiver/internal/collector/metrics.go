@@ -7,8 +7,9 @@ import (
 	"kohaku/pkg/sora"
 )
 
-// metrics are the receiver's Prometheus series. Labels stay low-cardinality: the exporter
-// type is one of the known types or "unknown", never a channel or connection id.
+// metrics are the receiver's Prometheus series. Labels stay low-cardinality: the
+// exporter_type label (the message type, of either feed) is one of the known types or
+// "unknown", never a channel or connection id.
 type metrics struct {
 	requests  *prometheus.CounterVec   // exporter_type, code
 	duration  *prometheus.HistogramVec // exporter_type
@@ -20,10 +21,12 @@ type metrics struct {
 	// byLabel holds the series of each exporter_type label, looked up once here so that
 	// a request touches no label map: every known type and "unknown".
 	byLabel map[string]*typeMetrics
+	// authFailures counts 401s by reason: authMissing and authWrong.
+	authFailures map[string]prometheus.Counter
 }
 
-// typeMetrics are the series of one exporter_type label. The label "unknown" has only
-// duration: its requests are refused before their body is read.
+// typeMetrics are the series of one exporter_type label. The label "unknown" has no
+// noContent and dups: its requests are never stored.
 type typeMetrics struct {
 	noContent prometheus.Counter  // requests answered 204, the common case
 	duration  prometheus.Observer // request duration
@@ -46,11 +49,11 @@ func newMetrics(reg prometheus.Registerer, st natsState) *metrics {
 	m := &metrics{
 		requests: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "kohaku_receiver_requests_total",
-			Help: "Requests to /collector by exporter type and answered status code.",
+			Help: "Requests to /collector and the stats webhook path by message type and answered status code.",
 		}, []string{"exporter_type", "code"}),
 		duration: f.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "kohaku_receiver_request_duration_seconds",
-			Help:    "Time from the request's arrival to its answer, by exporter type.",
+			Help:    "Time from the request's arrival to its answer, by message type.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16), // 0.5 ms .. 16 s
 		}, []string{"exporter_type"}),
 		publish: f.NewHistogram(prometheus.HistogramOpts{
@@ -60,12 +63,12 @@ func newMetrics(reg prometheus.Registerer, st natsState) *metrics {
 		}),
 		bodyBytes: f.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "kohaku_receiver_request_body_bytes",
-			Help:    "Size of request bodies read, by exporter type.",
+			Help:    "Size of request bodies read, by message type.",
 			Buckets: prometheus.ExponentialBuckets(256, 4, 9), // 256 B .. 16 MiB
 		}, []string{"exporter_type"}),
 		inFlight: f.NewGauge(prometheus.GaugeOpts{
 			Name: "kohaku_receiver_in_flight_requests",
-			Help: "Requests to /collector being served now.",
+			Help: "Requests to /collector and the stats webhook path being served now.",
 		}),
 		dups: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "kohaku_receiver_duplicates_total",
@@ -73,7 +76,7 @@ func newMetrics(reg prometheus.Registerer, st natsState) *metrics {
 		}, []string{"exporter_type"}),
 	}
 	m.byLabel = map[string]*typeMetrics{}
-	for _, l := range []string{sora.TypeUserAgent, sora.TypeErlangVM} {
+	for _, l := range []string{sora.TypeUserAgent, sora.TypeErlangVM, sora.TypeConnectionRTC} {
 		m.byLabel[l] = &typeMetrics{
 			noContent: m.requests.WithLabelValues(l, "204"),
 			duration:  m.duration.WithLabelValues(l),
@@ -81,7 +84,18 @@ func newMetrics(reg prometheus.Registerer, st natsState) *metrics {
 			dups:      m.dups.WithLabelValues(l),
 		}
 	}
-	m.byLabel["unknown"] = &typeMetrics{duration: m.duration.WithLabelValues("unknown")}
+	m.byLabel["unknown"] = &typeMetrics{
+		duration:  m.duration.WithLabelValues("unknown"),
+		bodyBytes: m.bodyBytes.WithLabelValues("unknown"), // a webhook body naming an unknown type
+	}
+	authFailures := f.NewCounterVec(prometheus.CounterOpts{
+		Name: "kohaku_receiver_auth_failures_total",
+		Help: "Requests to the ingest routes answered 401, by reason: missing (no Basic credentials) or wrong.",
+	}, []string{"reason"})
+	m.authFailures = map[string]prometheus.Counter{
+		authMissing: authFailures.WithLabelValues(authMissing),
+		authWrong:   authFailures.WithLabelValues(authWrong),
+	}
 	f.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "kohaku_receiver_nats_connected",
 		Help: "1 while the NATS connection is up, 0 otherwise.",
@@ -102,7 +116,8 @@ func newMetrics(reg prometheus.Registerer, st natsState) *metrics {
 	return m
 }
 
-// typeLabel keeps the exporter_type label to a closed set.
+// typeLabel keeps the exporter_type label to a closed set: the known types of both feeds
+// and "unknown".
 func typeLabel(t string) string {
 	if sora.KnownType(t) {
 		return t
