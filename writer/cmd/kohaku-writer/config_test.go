@@ -62,7 +62,7 @@ func TestHelpListsEveryVariable(t *testing.T) {
 	for _, v := range []string{"KOHAKU_DATABASE_URL", "KOHAKU_ADMIN_LISTEN", "KOHAKU_BATCH_SIZE", "KOHAKU_BATCH_WAIT",
 		"KOHAKU_MAX_ACK_PENDING", "KOHAKU_ACK_WAIT", "KOHAKU_MIGRATE", "KOHAKU_EMBEDDED_NATS", "KOHAKU_EMBEDDED_NATS_LISTEN",
 		"KOHAKU_EMBEDDED_NATS_DIR", "KOHAKU_COMPRESS_AFTER", "KOHAKU_RETAIN_FOR", "KOHAKU_NATS_URL", "KOHAKU_LOG_FORMAT",
-		":5892", "postgres://postgres@127.0.0.1:5432/kohaku?sslmode=disable", "replay"} {
+		":5892", "postgres://postgres@127.0.0.1:5432/kohaku?sslmode=disable", "replay", "import FILE..."} {
 		if !strings.Contains(out.String(), v) {
 			t.Errorf("-h does not mention %s", v)
 		}
@@ -80,6 +80,7 @@ func TestArguments(t *testing.T) {
 		{"replay with a bad time", []string{"replay", "--since", "yesterday"}, "RFC 3339"},
 		{"replay backwards", []string{"replay", "--since", "2025-01-02T00:00:00Z", "--until", "2025-01-01T00:00:00Z"}, "before --since"},
 		{"stray argument", []string{"run", "now"}, "unexpected arguments"},
+		{"import without a file", []string{"import"}, "no FILE to import"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,6 +4,8 @@
 //	run                            (default) write the stream into the database, exactly once
 //	migrate                        apply the schema migrations and exit
 //	replay --since T [--until T]   write a period of the stream again (RFC 3339 times)
+//	import FILE...                 write Sora's rtc_stats.jsonl logs into the database
+//	                               (plain, .gz, or - for stdin)
 //
 // All configuration is environment variables with the KOHAKU_ prefix; -h lists them.
 package main
@@ -94,12 +96,13 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-const usage = `Usage: kohaku-writer [run | migrate | replay --since T [--until T]]
+const usage = `Usage: kohaku-writer [run | migrate | replay --since T [--until T] | import FILE...]
 
-  run       (default) write the KOHAKU stream into the database, exactly once
-  migrate   apply the schema migrations and exit
-  replay    write the stream's messages from --since (and up to --until) again;
-            times in RFC 3339, e.g. 2025-01-31T09:00:00Z
+  run              (default) write the KOHAKU stream into the database, exactly once
+  migrate          apply the schema migrations and exit
+  replay           write the stream's messages from --since (and up to --until) again;
+                   times in RFC 3339, e.g. 2025-01-31T09:00:00Z
+  import FILE...   write Sora's rtc_stats.jsonl logs into the database (plain, .gz, or - for stdin)
 
 `
 
@@ -134,11 +137,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	if fs.NArg() > 0 {
+	switch {
+	case cmd == "import" && fs.NArg() == 0:
+		fmt.Fprintf(stderr, "kohaku-writer import: no FILE to import\n\n%s", usage)
+		return 2
+	case cmd != "import" && fs.NArg() > 0:
 		fmt.Fprintf(stderr, "kohaku-writer: unexpected arguments %q\n\n%s", fs.Args(), usage)
 		return 2
 	}
-	if cmd != "run" && cmd != "migrate" && cmd != "replay" {
+	if cmd != "run" && cmd != "migrate" && cmd != "replay" && cmd != "import" {
 		fmt.Fprintf(stderr, "kohaku-writer: unknown subcommand %q\n\n%s", cmd, usage)
 		return 2
 	}
@@ -172,6 +179,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		err = runReplay(ctx, cfg, r, log, stderr)
+	case "import":
+		var rejected bool
+		if rejected, err = runImport(ctx, cfg, fs.Args(), log, stderr); err == nil && rejected {
+			return 1 // each rejection is on stderr already
+		}
 	default:
 		err = runWriter(ctx, cfg, log)
 	}

@@ -103,8 +103,15 @@ func freeAddr(t *testing.T) string {
 // the test's own environment are dropped); the test's end kills it if it still runs.
 func startWriter(t *testing.T, env map[string]string, args ...string) *process {
 	t.Helper()
+	return startWriterInput(t, env, nil, args...)
+}
+
+// startWriterInput is startWriter with stdin as the process's standard input.
+func startWriterInput(t *testing.T, env map[string]string, stdin io.Reader, args ...string) *process {
+	t.Helper()
 	p := &process{admin: freeAddr(t), output: &syncBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(writerBinary(t), args...)
+	p.cmd.Stdin = stdin
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "KOHAKU_") {
 			p.cmd.Env = append(p.cmd.Env, kv)
