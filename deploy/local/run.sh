@@ -2,9 +2,11 @@
 # Runs Kohaku's whole pipeline on this machine (`make run`): builds kohaku-writer and
 # kohaku-receiver into bin/, starts the writer (which creates the database when missing,
 # migrates it and uses TimescaleDB when the server offers it), waits until it is ready,
-# starts the receiver, waits again, and prints where Sora should send its stats. Ctrl-C
-# stops the receiver first (requests in flight still get their PubAck), then the writer
-# (the batch in hand is committed, then the embedded JetStream stops).
+# starts the receiver, waits again, and prints where Sora should send its stats: the
+# sora.conf lines of the stats webhook (Sora 2025.1 and later) and of the stats exporter
+# (older Sora). Ctrl-C stops the receiver first (requests in flight still get their
+# PubAck), then the writer (the batch in hand is committed, then the embedded JetStream
+# stops).
 #
 # JetStream: a NATS server with JetStream that already answers at KOHAKU_NATS_URL (default
 # nats://127.0.0.1:4222) is used. When none answers and KOHAKU_NATS_URL is not set, the
@@ -186,11 +188,24 @@ database=${KOHAKU_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/kohaku?sslmod
 database=$(printf '%s' "$database" | sed -E 's#(://[^:/@]*):[^@/]*@#\1@#; s#\?.*##') # no password, no options
 scheme=http
 [ -z "${KOHAKU_TLS_CERT_FILE:-}" ] || scheme=https
+base=$scheme://$host:$port
+webhook_url=$base${KOHAKU_STATS_WEBHOOK_PATH:-/stats-webhook}
+collector_url=$base/collector
+# The two sora.conf lines, their comments aligned.
+webhook_line="stats_webhook_url = $webhook_url"
+collector_line="stats_collector_url = $collector_url"
+width=$((${#webhook_line} > ${#collector_line} ? ${#webhook_line} : ${#collector_line}))
+sim_auth=
+[ -z "${KOHAKU_BASIC_AUTH_USER:-}" ] || sim_auth=" --basic-auth $KOHAKU_BASIC_AUTH_USER:PASSWORD"
+printf '\nKohaku is ready. Point Sora at it (sora.conf):\n'
+printf '  %-*s  # Sora 2025.1 and later\n' "$width" "$webhook_line"
+printf '  %-*s  # older Sora (stats exporter)\n' "$width" "$collector_line"
+[ -z "${KOHAKU_BASIC_AUTH_USER:-}" ] ||
+	printf '  and HTTP Basic authentication as user %s with its password (webhook_basic_authn_* in sora.conf)\n' "$KOHAKU_BASIC_AUTH_USER"
 cat <<EOF
-
-Kohaku is ready: point Sora at stats_collector_url = $scheme://$host:$port/collector
   (from another machine, use this machine's address instead of $host)
-  no Sora at hand:  go run ./tools/cmd/sora-sim --url $scheme://$host:$port/collector --connections 50
+  no Sora at hand:  go run ./tools/cmd/sora-sim --feed webhook --url $webhook_url$sim_auth --connections 50
+                    (the older exporter: --feed exporter --url $collector_url)
   database:         $database (views kohaku_inbound_rtp_1m, kohaku_outbound_rtp_1m)
   metrics:          http://$rhost:$rport/metrics (receiver), http://$whost:$wport/metrics (writer)
   Grafana:          the dashboards in deploy/grafana/dashboards read that database; \`docker compose up\`

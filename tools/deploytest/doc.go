@@ -3,6 +3,7 @@
 // order, environment), the configuration files it mounts exist, agree with it and are valid
 // for the programs that read them (HAProxy, NATS, Prometheus, Grafana), and every SQL query
 // of the dashboards returns rows on fixture data. The running pieces: `make run` starts a
-// working pipeline, and HAProxy with the project's configuration loses no stored report when
-// a receiver behind it is killed. It holds tests only; run them with go test.
+// working pipeline that takes both of Sora's feeds, and HAProxy with the project's
+// configuration loses no stored report of either feed when a receiver behind it is killed.
+// It holds tests only; run them with go test.
 package deploytest

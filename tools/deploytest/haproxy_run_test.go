@@ -27,14 +27,19 @@ import (
 )
 
 // TestHAProxyLosesNoStoredReport runs the project's HAProxy configuration on loopback in
-// front of three kohaku-receiver processes, sends reports through it over h2c, and kills
-// one receiver with SIGKILL in the middle. Every report answered 204 must be in the stream;
-// failures are allowed only for requests that ended after the kill, and once HAProxy has
-// marked the dead receiver down every report must be stored again.
+// front of three kohaku-receiver processes and a kohaku-writer, and sends both of Sora's
+// feeds through it at once: stats exporter reports over h2c to /collector and stats
+// webhooks over HTTP/1.1 to /stats-webhook. It kills one receiver with SIGKILL in the
+// middle. Every report answered 204 must be in the stream; failures are allowed only for
+// requests that ended after the kill, and once HAProxy has marked the dead receiver down
+// every report must be stored again. Then every stats element of every report in the
+// stream must be in the database once: rows per table equal to the elements sent.
 func TestHAProxyLosesNoStoredReport(t *testing.T) {
 	haproxy := lookPath(t, "haproxy", "Debian package haproxy")
 	ns := testenv.NATS(t)
+	db := testenv.Database(t)
 	bin := buildReceiver(t)
+	writerBin := buildWriter(t)
 
 	const receivers = 3
 	var addrs []string
@@ -53,6 +58,16 @@ func TestHAProxyLosesNoStoredReport(t *testing.T) {
 		waitReady(t, p, "http://"+admin+"/readyz", 30*time.Second)
 		addrs, procs = append(addrs, addr), append(procs, p)
 	}
+	writerAdmin := freeAddr(t)
+	wcmd := exec.Command(writerBin)
+	wcmd.Env = append(cleanEnv(),
+		"KOHAKU_NATS_URL="+ns.URL(),
+		"KOHAKU_DATABASE_URL="+db,
+		"KOHAKU_ADMIN_LISTEN="+writerAdmin,
+		"KOHAKU_LOG_FORMAT=json",
+	)
+	writer := start(t, "kohaku-writer", wcmd)
+	waitReady(t, writer, "http://"+writerAdmin+"/readyz", time.Minute)
 
 	lb, stats := freeAddr(t), freeAddr(t)
 	project, err := os.ReadFile(filepath.Join(root, "deploy/haproxy/haproxy.cfg"))
@@ -77,25 +92,32 @@ func TestHAProxyLosesNoStoredReport(t *testing.T) {
 	})
 
 	collector := "http://" + lb + "/collector"
-	client, err := sim.NewClient(collector, sim.ClientOptions{Timeout: 30 * time.Second})
+	h2, err := sim.NewClient(collector, sim.ClientOptions{Timeout: 30 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	reports := newReports(t)
+	webhookURL := "http://" + lb + "/stats-webhook"
+	h1, err := sim.NewClient(webhookURL, sim.ClientOptions{HTTP1: true, Timeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exporter := &feed{url: collector, client: h2, reports: newReports(t, sim.FeedExporter, 1)}
+	webhook := &feed{url: webhookURL, client: h1, reports: newReports(t, sim.FeedWebhook, 2)}
 
-	// The load, with receiver 2 killed once a third of it is answered.
-	const total, concurrency = 2400, 24
+	// The load of both feeds at once, with receiver 2 killed once a third of it is answered.
+	const total, hooks, concurrency = 2400, 1200, 24
 	victim := procs[1]
-	killNow := make(chan struct{})
-	load := send(collector, client, reports.next(total), concurrency, total/3, killNow)
-	<-killNow
+	kill := &trigger{after: (total + hooks) / 3, fired: make(chan struct{})}
+	exporterLoad := send(exporter, total, concurrency, kill)
+	webhookLoad := send(webhook, hooks, concurrency/2, kill) // one HTTP/1.1 connection per request in flight
+	<-kill.fired
 	killedAt := time.Now() // requests that end from now on may have lost their receiver
 	victim.kill()
-	results := <-load
+	results := append(<-exporterLoad, <-webhookLoad...)
 
 	// Once HAProxy's health checks have taken the dead receiver out, nothing may fail.
 	testenv.Eventually(t, 30*time.Second, func() error { return serverDown(statsURL, "receiver2") })
-	after := <-send(collector, client, reports.next(300), concurrency, -1, nil)
+	after := append(<-send(exporter, 300, concurrency, nil), <-send(webhook, 150, concurrency/2, nil)...)
 
 	stored := streamMessages(t, ns.URL())
 	var ok, failed, storedFailed int
@@ -116,6 +138,7 @@ func TestHAProxyLosesNoStoredReport(t *testing.T) {
 			t.Errorf("request failed after HAProxy marked the dead receiver down: %s", r.problem())
 		}
 	}
+	var inStream []result // every report the stream holds: the database must hold its elements
 	for _, r := range append(results, after...) {
 		_, in := stored.ids[r.id]
 		switch {
@@ -123,6 +146,9 @@ func TestHAProxyLosesNoStoredReport(t *testing.T) {
 			t.Errorf("report %s was answered 204 and is not in the stream", r.id)
 		case r.status != http.StatusNoContent && in:
 			storedFailed++ // stored, but the answer was lost with the receiver: Sora resends, JetStream dedups
+		}
+		if in {
+			inStream = append(inStream, r)
 		}
 		delete(stored.ids, r.id)
 	}
@@ -138,8 +164,16 @@ func TestHAProxyLosesNoStoredReport(t *testing.T) {
 			t.Errorf("%s stored nothing: HAProxy did not balance (%v)", id, stored.byReceiver)
 		}
 	}
-	t.Logf("%d requests: %d answered 204, %d failed after the kill (%d of them stored anyway); stream: %d messages by receiver %v; haproxy: %s",
-		len(results)+len(after), ok, failed, storedFailed, stored.count, stored.byReceiver, retries(statsURL))
+	for _, typ := range []string{sora.TypeUserAgent, sora.TypeConnectionRTC} {
+		if stored.byType[typ] == 0 {
+			t.Errorf("the stream holds no %s message (%v)", typ, stored.byType)
+		}
+	}
+	t.Logf("%d requests: %d answered 204, %d failed after the kill (%d of them stored anyway); stream: %d messages by receiver %v, by type %v; haproxy: %s",
+		len(results)+len(after), ok, failed, storedFailed, stored.count, stored.byReceiver, stored.byType, retries(statsURL))
+
+	drained(t, writer, ns.URL(), 2*time.Minute)
+	checkRows(t, db, inStream)
 }
 
 // loopbackHAProxy adapts the project's haproxy.cfg to a run on loopback: the collector and
@@ -173,9 +207,10 @@ func loopbackHAProxy(cfg, lb, stats string, receivers []string) (string, error) 
 	return strings.Join(lines, "\n"), nil
 }
 
-// reports makes distinct connection.user-agent bodies from the simulator, so that each
-// request has its own Nats-Msg-Id and none is taken for a retry of another.
+// reports makes distinct bodies of one feed from the simulator, so that each request has
+// its own Nats-Msg-Id and none is taken for a retry of another.
 type reports struct {
+	feed  sim.Feed
 	conns []*sim.Connection
 	now   time.Time
 	n     int
@@ -183,17 +218,27 @@ type reports struct {
 	t     *testing.T
 }
 
-func newReports(t *testing.T) *reports {
+// newReports returns the reports of feed; seeds differ between feeds so that their
+// connections do too.
+func newReports(t *testing.T, feed sim.Feed, seed uint64) *reports {
 	tmpl, err := sim.FixtureTemplate()
 	if err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	conns, err := sim.NewConnections(tmpl, sim.Options{Connections: 50, Channels: 5, Seed: 1}, now)
+	conns, err := sim.NewConnections(tmpl, sim.Options{Connections: 50, Channels: 5, Seed: seed}, now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &reports{conns: conns, now: now, seen: map[string]bool{}, t: t}
+	return &reports{feed: feed, conns: conns, now: now, seen: map[string]bool{}, t: t}
+}
+
+// typ returns the message type of the feed's reports.
+func (r *reports) typ() string {
+	if r.feed == sim.FeedWebhook {
+		return sora.TypeConnectionRTC
+	}
+	return sora.TypeUserAgent
 }
 
 // next returns n more bodies.
@@ -202,8 +247,13 @@ func (r *reports) next(n int) [][]byte {
 	for i := range bodies {
 		r.n++
 		r.now = r.now.Add(time.Millisecond) // every report of a connection has its own timestamp
-		bodies[i] = r.conns[r.n%len(r.conns)].Report(r.now)
-		id := stream.MsgID(sora.TypeUserAgent, bodies[i])
+		c := r.conns[r.n%len(r.conns)]
+		if r.feed == sim.FeedWebhook {
+			bodies[i] = c.Webhook(r.now)
+		} else {
+			bodies[i] = c.Report(r.now)
+		}
+		id := stream.MsgID(r.typ(), bodies[i])
 		if r.seen[id] {
 			r.t.Fatalf("report %d repeats an earlier body", r.n)
 		}
@@ -212,10 +262,19 @@ func (r *reports) next(n int) [][]byte {
 	return bodies
 }
 
+// feed is where and how one of Sora's feeds goes.
+type feed struct {
+	url     string
+	client  *http.Client
+	reports *reports
+}
+
 // result is the outcome of one request.
 type result struct {
 	id     string // the Nats-Msg-Id its body gets
-	status int    // 0 when no answer came
+	typ    string // the message type
+	body   []byte
+	status int // 0 when no answer came
 	err    error
 	answer string
 	ended  time.Time
@@ -223,17 +282,32 @@ type result struct {
 
 func (r result) problem() string {
 	if r.err != nil {
-		return fmt.Sprintf("%s: %v", r.id, r.err)
+		return fmt.Sprintf("%s %s: %v", r.typ, r.id, r.err)
 	}
-	return fmt.Sprintf("%s: %d %s", r.id, r.status, r.answer)
+	return fmt.Sprintf("%s %s: %d %s", r.typ, r.id, r.status, r.answer)
 }
 
-// send posts bodies with concurrency requests in flight and delivers every result when all
-// have ended. After killAfter requests have ended it closes kill (killAfter < 0: never).
-func send(url string, client *http.Client, bodies [][]byte, concurrency, killAfter int, kill chan<- struct{}) <-chan []result {
+// trigger closes fired once after requests have ended, counted over every load that
+// shares it.
+type trigger struct {
+	after int64
+	ended atomic.Int64
+	fired chan struct{}
+}
+
+func (k *trigger) count() {
+	if k != nil && k.ended.Add(1) == k.after {
+		close(k.fired)
+	}
+}
+
+// send posts n more reports of f with concurrency requests in flight and delivers every
+// result when all have ended, counting each in kill (nil: none).
+func send(f *feed, n, concurrency int, kill *trigger) <-chan []result {
 	out := make(chan []result, 1)
+	bodies, typ := f.reports.next(n), f.reports.typ()
 	results := make([]result, len(bodies))
-	var next, ended atomic.Int64
+	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range concurrency {
 		wg.Go(func() {
@@ -242,10 +316,8 @@ func send(url string, client *http.Client, bodies [][]byte, concurrency, killAft
 				if i >= len(bodies) {
 					return
 				}
-				results[i] = post(client, url, bodies[i])
-				if int(ended.Add(1)) == killAfter {
-					close(kill)
-				}
+				results[i] = post(f.client, f.url, typ, bodies[i])
+				kill.count()
 			}
 		})
 	}
@@ -256,15 +328,21 @@ func send(url string, client *http.Client, bodies [][]byte, concurrency, killAft
 	return out
 }
 
-func post(client *http.Client, url string, body []byte) result {
-	r := result{id: stream.MsgID(sora.TypeUserAgent, body)}
+// post sends one report as Sora does: a webhook over HTTP/1.1 with the webhook's header,
+// an exporter report over HTTP/2 with the exporter's.
+func post(client *http.Client, url, typ string, body []byte) result {
+	r := result{id: stream.MsgID(typ, body), typ: typ, body: body}
 	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		r.err, r.ended = err, time.Now()
 		return r
 	}
 	req.Header.Set("content-type", "application/json")
-	req.Header.Set(sora.HeaderExporterType, sora.TypeUserAgent)
+	header, major := sora.HeaderExporterType, 2
+	if sora.WebhookType(typ) {
+		header, major = sora.HeaderWebhookType, 1
+	}
+	req.Header.Set(header, typ)
 	resp, err := client.Do(req)
 	if err != nil {
 		r.err, r.ended = err, time.Now()
@@ -273,8 +351,8 @@ func post(client *http.Client, url string, body []byte) result {
 	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	resp.Body.Close()
 	r.status, r.answer, r.ended = resp.StatusCode, strings.TrimSpace(string(answer)), time.Now()
-	if resp.ProtoMajor != 2 {
-		r.status, r.err = 0, fmt.Errorf("answered over %s, want HTTP/2", resp.Proto)
+	if resp.ProtoMajor != major {
+		r.status, r.err = 0, fmt.Errorf("answered over %s, want HTTP/%d", resp.Proto, major)
 	}
 	return r
 }
@@ -284,6 +362,7 @@ type stored struct {
 	count      int
 	ids        map[string]struct{} // Nats-Msg-Id of each message
 	byReceiver map[string]int      // messages by Kohaku-Receiver
+	byType     map[string]int      // messages by the last part of their subject
 }
 
 // streamMessages reads every message of the KOHAKU stream.
@@ -312,7 +391,7 @@ func streamMessages(t *testing.T, url string) stored {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := stored{ids: map[string]struct{}{}, byReceiver: map[string]int{}}
+	st := stored{ids: map[string]struct{}{}, byReceiver: map[string]int{}, byType: map[string]int{}}
 	for st.count < int(info.State.Msgs) {
 		batch, err := c.Fetch(500, jetstream.FetchMaxWait(5*time.Second))
 		if err != nil {
@@ -328,6 +407,7 @@ func streamMessages(t *testing.T, url string) stored {
 			}
 			st.ids[id] = struct{}{}
 			st.byReceiver[m.Headers().Get(stream.HeaderReceiver)]++
+			st.byType[strings.TrimPrefix(m.Subject(), stream.SubjectPrefix)]++
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
 			t.Fatal(err)

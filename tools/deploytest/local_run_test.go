@@ -28,8 +28,9 @@ import (
 )
 
 // TestLocalRun runs `make run`'s script, deploy/local/run.sh, as a new user would, on free
-// ports against a fresh database: it must build both programs, start them, say where to
-// send stats, store what Sora sends, and stop cleanly on Ctrl-C (SIGINT).
+// ports against a fresh database: it must build both programs, start them, print the
+// sora.conf lines of both feeds, store what Sora sends on each (the stats webhook over
+// HTTP/1.1, the stats exporter over h2c), and stop cleanly on Ctrl-C (SIGINT).
 func TestLocalRun(t *testing.T) {
 	bash := lookPath(t, "bash", "Debian package bash")
 	lookPath(t, "go", "the Go toolchain, which builds the programs")
@@ -37,16 +38,17 @@ func TestLocalRun(t *testing.T) {
 	tests := []struct {
 		name string
 		nats func(t *testing.T) (env []string, says string)
+		auth bool // the receiver requires HTTP Basic authentication
 	}{
 		{"writer embeds JetStream", func(t *testing.T) ([]string, string) {
 			addr := freeAddr(t)
 			return []string{"KOHAKU_EMBEDDED_NATS=true", "KOHAKU_EMBEDDED_NATS_LISTEN=" + addr,
 				"KOHAKU_EMBEDDED_NATS_DIR=" + t.TempDir()}, "embedding JetStream in the writer at " + addr
-		}},
-		{"NATS that answers is used", func(t *testing.T) ([]string, string) {
+		}, false},
+		{"NATS that answers is used, with Basic authentication", func(t *testing.T) ([]string, string) {
 			ns := testenv.NATS(t)
 			return []string{"KOHAKU_NATS_URL=" + ns.URL()}, "using the NATS server that answers at"
-		}},
+		}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -63,6 +65,11 @@ func TestLocalRun(t *testing.T) {
 				"KOHAKU_DATABASE_URL="+db,
 				"KOHAKU_LOG_FORMAT=json",
 			)
+			var auth sim.ClientOptions
+			if tt.auth {
+				auth = sim.ClientOptions{BasicAuthUser: "sora", BasicAuthPassword: "local-secret"}
+				cmd.Env = append(cmd.Env, "KOHAKU_BASIC_AUTH_USER=sora", "KOHAKU_BASIC_AUTH_PASSWORD=local-secret")
+			}
 			p := start(t, "deploy/local/run.sh", cmd)
 			t.Cleanup(func() {
 				if t.Failed() {
@@ -71,20 +78,49 @@ func TestLocalRun(t *testing.T) {
 			})
 
 			collector := "http://" + listen + "/collector"
+			webhook := "http://" + listen + "/stats-webhook"
 			testenv.Eventually(t, 5*time.Minute, func() error { // the first build can be slow
 				if p.exited() {
 					t.Fatalf("run.sh ended before it was ready: %v\n%s", p.err, p.out.String())
 				}
-				if !strings.Contains(p.out.String(), "Kohaku is ready: point Sora at stats_collector_url = "+collector) {
+				if !strings.Contains(p.out.String(), "Kohaku is ready. Point Sora at it (sora.conf):") {
 					return fmt.Errorf("run.sh has not said it is ready")
 				}
 				return nil
 			})
-			if out := p.out.String(); !strings.Contains(out, says) {
-				t.Errorf("run.sh does not say %q:\n%s", says, out)
+			wantSaid := []string{says,
+				// The webhook first: current Sora sends it; the comments name the Sora of each.
+				"Point Sora at it (sora.conf):\n  stats_webhook_url = " + webhook + "  ",
+				"  # Sora 2025.1 and later\n  stats_collector_url = " + collector + "  ",
+				"  # older Sora (stats exporter)\n",
+				"go run ./tools/cmd/sora-sim --feed webhook --url " + webhook,
+				"--feed exporter --url " + collector,
+			}
+			if tt.auth {
+				wantSaid = append(wantSaid, "HTTP Basic authentication as user sora", "--basic-auth sora:PASSWORD")
+			}
+			out := p.out.String()
+			for _, want := range wantSaid {
+				if !strings.Contains(out, want) {
+					t.Errorf("run.sh does not say %q:\n%s", want, out)
+				}
+			}
+			if strings.Contains(out, "local-secret") {
+				t.Errorf("run.sh prints the Basic authentication password:\n%s", out)
 			}
 
-			want := postFixtures(t, collector)
+			want := append(postFixtures(t, collector, auth), postWebhooks(t, webhook, auth)...)
+			slices.Sort(want)
+			if tt.auth {
+				resp, err := http.Post(webhook, "application/json", strings.NewReader(`{}`))
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusUnauthorized {
+					t.Errorf("POST without credentials: %s, want 401", resp.Status)
+				}
+			}
 			conn, err := pgx.Connect(t.Context(), db)
 			if err != nil {
 				t.Fatal(err)
@@ -129,15 +165,17 @@ func TestLocalRun(t *testing.T) {
 	}
 }
 
-// postFixtures posts every fixture over h2c, as Sora does, wants 204 for each, and returns
-// the sorted connection ids of the connection.user-agent ones.
-func postFixtures(t *testing.T, collector string) []string {
+// postFixtures posts every exporter fixture over h2c, as older Sora does, with the Basic
+// credentials of auth if any, wants 204 for each, and returns the sorted connection ids of
+// the connection.user-agent ones.
+func postFixtures(t *testing.T, collector string, auth sim.ClientOptions) []string {
 	t.Helper()
 	all, err := fixtures.All()
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err := sim.NewClient(collector, sim.ClientOptions{Timeout: 10 * time.Second})
+	auth.Timeout = 10 * time.Second
+	client, err := sim.NewClient(collector, auth)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,6 +205,49 @@ func postFixtures(t *testing.T, collector string) []string {
 			}
 			ids = append(ids, env.ConnectionID)
 		}
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids)
+}
+
+// postWebhooks posts every stats webhook fixture over HTTP/1.1, as Sora 2025.1 and later
+// do, with the Basic credentials of auth if any, wants 204 for each, and returns their
+// sorted connection ids.
+func postWebhooks(t *testing.T, url string, auth sim.ClientOptions) []string {
+	t.Helper()
+	all, err := fixtures.Webhooks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth.Timeout, auth.HTTP1 = 10*time.Second, true
+	client, err := sim.NewClient(url, auth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, f := range all {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, url, bytes.NewReader(f.Body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("content-type", "application/json")
+		req.Header.Set(sora.HeaderWebhookType, sora.TypeConnectionRTC)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("POST %s: %v", f.Name, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNoContent || resp.ProtoMajor != 1 {
+			t.Fatalf("POST %s: %s over %s %s, want 204 over HTTP/1.1", f.Name, resp.Status, resp.Proto, body)
+		}
+		var env struct {
+			ConnectionID string `json:"connection_id"`
+		}
+		if err := json.Unmarshal(f.Body, &env); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, env.ConnectionID)
 	}
 	slices.Sort(ids)
 	return slices.Compact(ids)

@@ -138,10 +138,23 @@ func waitReady(t *testing.T, p *process, url string, timeout time.Duration) {
 // buildReceiver builds kohaku-receiver into a temporary directory and returns its path.
 func buildReceiver(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "kohaku-receiver")
-	out, err := exec.Command("go", "build", "-o", bin, filepath.Join(root, "receiver/cmd/kohaku-receiver")).CombinedOutput()
+	return build(t, "kohaku-receiver", "receiver/cmd/kohaku-receiver")
+}
+
+// buildWriter builds kohaku-writer into a temporary directory and returns its path.
+func buildWriter(t *testing.T) string {
+	t.Helper()
+	return build(t, "kohaku-writer", "writer/cmd/kohaku-writer")
+}
+
+// build builds the main package at pkg, relative to the checkout, into a temporary
+// directory and returns the path of the program.
+func build(t *testing.T, name, pkg string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), name)
+	out, err := exec.Command("go", "build", "-o", bin, filepath.Join(root, pkg)).CombinedOutput()
 	if err != nil {
-		t.Fatalf("build kohaku-receiver: %v\n%s", err, out)
+		t.Fatalf("build %s: %v\n%s", name, err, out)
 	}
 	return bin
 }

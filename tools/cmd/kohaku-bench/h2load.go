@@ -76,23 +76,15 @@ func h2loadVersion() (string, error) {
 	return strings.TrimSpace(string(out)), nil
 }
 
-// h2load runs h2load against url over h2c (prior knowledge, as Sora does for http://) with
-// the body in bodyFile, for warmup and then duration, and returns what it measured in the
-// measurement period. Latencies come from its per-request log: h2load itself prints only
-// mean and deviation.
-func h2load(ctx context.Context, dir, url, bodyFile string, l level, warmup, duration time.Duration) (loadResult, []float64, error) {
+// h2load runs h2load against url with the body in bodyFile, for warmup and then duration,
+// and returns what it measured in the measurement period: over h2c (prior knowledge, as
+// Sora's stats exporter does for http://), or with webhook over HTTP/1.1 as Sora's stats
+// webhook does (see h2loadArgs). Latencies come from its per-request log: h2load itself
+// prints only mean and deviation.
+func h2load(ctx context.Context, dir, url, bodyFile string, webhook bool, l level, warmup, duration time.Duration) (loadResult, []float64, error) {
 	logFile := filepath.Join(dir, fmt.Sprintf("h2load-%d.log", time.Now().UnixNano()))
 	defer os.Remove(logFile)
-	args := []string{
-		"-c", strconv.Itoa(l.Connections), "-m", strconv.Itoa(l.Streams), "-t", "1",
-		"-D", strconv.FormatInt(duration.Milliseconds(), 10) + "ms",
-		"--warm-up-time", strconv.FormatInt(warmup.Milliseconds(), 10) + "ms",
-		"-d", bodyFile,
-		"-H", sora.HeaderExporterType + ": " + sora.TypeUserAgent,
-		"-H", "content-type: application/json",
-		"--log-file", logFile,
-		url,
-	}
+	args := h2loadArgs(url, bodyFile, logFile, webhook, l, warmup, duration)
 	cctx, cancel := context.WithTimeout(ctx, warmup+duration+time.Minute)
 	defer cancel()
 	out, err := exec.CommandContext(cctx, "h2load", args...).CombinedOutput()
@@ -111,6 +103,29 @@ func h2load(ctx context.Context, dir, url, bodyFile string, l level, warmup, dur
 		return loadResult{}, nil, err
 	}
 	return res, lat, nil
+}
+
+// h2loadArgs returns h2load's arguments. The exporter's report goes over h2c, l.Streams
+// requests in flight on each of l.Connections connections. The webhook goes over HTTP/1.1
+// with as many requests in flight, each on a connection of its own, as HTTP/1.1 clients
+// send them; h2load's -m over HTTP/1.1 would pipeline them instead.
+func h2loadArgs(url, bodyFile, logFile string, webhook bool, l level, warmup, duration time.Duration) []string {
+	conns, streams, header := l.Connections, l.Streams, sora.HeaderExporterType+": "+sora.TypeUserAgent
+	var proto []string
+	if webhook {
+		conns, streams, header = l.Connections*l.Streams, 1, sora.HeaderWebhookType+": "+sora.TypeConnectionRTC
+		proto = []string{"--h1"}
+	}
+	return append(proto,
+		"-c", strconv.Itoa(conns), "-m", strconv.Itoa(streams), "-t", "1",
+		"-D", strconv.FormatInt(duration.Milliseconds(), 10)+"ms",
+		"--warm-up-time", strconv.FormatInt(warmup.Milliseconds(), 10)+"ms",
+		"-d", bodyFile,
+		"-H", header,
+		"-H", "content-type: application/json",
+		"--log-file", logFile,
+		url,
+	)
 }
 
 // pool adds the result of another round of the same target and level to r: rates over the

@@ -3,7 +3,9 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseH2loadTakesTheMeasurementPeriod(t *testing.T) {
@@ -96,5 +98,34 @@ func TestPoolAddsRounds(t *testing.T) {
 	r.pool(loadResult{Requests: 300, Failed: 2, Seconds: 1, PeakRSSMiB: 20}, lat)
 	if r.Requests != 400 || r.Failed != 2 || r.PerSecond != 200 || r.PeakRSSMiB != 30 || r.MaxMs != 4 {
 		t.Errorf("got %+v", r)
+	}
+}
+
+func TestH2loadArgsPerFeed(t *testing.T) {
+	tests := []struct {
+		name    string
+		webhook bool
+		want    []string // in this order, each flag with its value
+		absent  string
+	}{
+		{"exporter over h2c", false, []string{"-c 8 -m 32", "-H x-sora-stats-exporter-type: connection.user-agent", "http://h/collector"}, "--h1"},
+		{"webhook over HTTP/1.1, a connection per request in flight", true,
+			[]string{"--h1", "-c 256 -m 1", "-H sora-stats-webhook-type: connection.rtc", "http://h/collector"}, "x-sora-stats-exporter-type"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := strings.Join(h2loadArgs("http://h/collector", "body.json", "log", tt.webhook, level{8, 32}, time.Second, 3*time.Second), " ")
+			rest := args
+			for _, w := range tt.want {
+				i := strings.Index(rest, w)
+				if i < 0 {
+					t.Fatalf("h2load %s: lacks %q, or not in order", args, w)
+				}
+				rest = rest[i+len(w):]
+			}
+			if strings.Contains(args, tt.absent) {
+				t.Errorf("h2load %s: has %q", args, tt.absent)
+			}
+		})
 	}
 }

@@ -6,7 +6,9 @@
 //     several load levels, against two baselines served by this binary in child processes:
 //     a bare h2c handler that reads the body and answers 204, and one that also publishes
 //     it to JetStream and waits for the PubAck. The receiver is reported as a share of the
-//     latter.
+//     latter. Next to it, the receiver taking the stats webhook (connection.rtc on
+//     /stats-webhook) over HTTP/1.1 with as many requests in flight, as Sora 2025.1 and
+//     later send it.
 //  2. Writer: rows per second draining a stream pre-filled with distinct simulated
 //     messages, against pgx CopyFrom of the same rows into the same tables, in batches of
 //     the same size, one transaction each, on one connection.

@@ -13,7 +13,10 @@ import (
 
 // The receiver phase drives the bare baseline, the publish baseline and the receiver with
 // h2load at each level, in that order per level, so that a machine that gets slower or
-// faster during the run affects the three alike.
+// faster during the run affects the three alike. Then, at the same level, it posts the
+// stats webhook's connection.rtc fixture to the receiver's /stats-webhook over HTTP/1.1,
+// as Sora 2025.1 and later do, with as many requests in flight: its rate is printed next
+// to the exporter's over h2c.
 //
 // h2load sends the same body with every request. The receiver's Nats-Msg-Id is a hash of
 // the body (DESIGN.md section 3), so JetStream stores it once and answers every later
@@ -33,11 +36,22 @@ func (b *bench) receiverPhase(ctx context.Context) error {
 		return fmt.Errorf("write body: %w", err)
 	}
 	b.res.Settings.BodyBytes = len(body)
+	hook, err := webhookBody()
+	if err != nil {
+		return err
+	}
+	hookFile := filepath.Join(b.dir, "webhook.json")
+	if err := os.WriteFile(hookFile, hook, 0o644); err != nil {
+		return fmt.Errorf("write webhook body: %w", err)
+	}
+	b.res.Settings.WebhookBodyBytes = len(hook)
 
 	type target struct {
-		name string
-		p    *proc
-		url  string
+		name     string
+		p        *proc
+		url      string
+		bodyFile string
+		webhook  bool // HTTP/1.1 with the webhook's header instead of h2c
 	}
 	var targets []target
 	for _, t := range []struct {
@@ -58,13 +72,14 @@ func (b *bench) receiverPhase(ctx context.Context) error {
 		if err := p.waitHTTP("http://"+addr+"/.ok", 30*time.Second); err != nil {
 			return err
 		}
-		targets = append(targets, target{t.name, p, "http://" + addr + "/collector"})
+		targets = append(targets, target{t.name, p, "http://" + addr + "/collector", bodyFile, false})
 	}
 	rp, addr, err := b.startReceiver()
 	if err != nil {
 		return err
 	}
-	targets = append(targets, target{"receiver", rp, "http://" + addr + "/collector"})
+	targets = append(targets, target{"receiver", rp, "http://" + addr + "/collector", bodyFile, false},
+		target{"webhook", rp, "http://" + addr + "/stats-webhook", hookFile, true})
 
 	// Rounds interleave the targets and levels, so that a burst of load from elsewhere on
 	// the machine hits all of them rather than one.
@@ -80,7 +95,7 @@ func (b *bench) receiverPhase(ctx context.Context) error {
 				}
 				t.p.resetPeak()
 				cpu0 := t.p.cpu()
-				res, lat, err := h2load(ctx, b.dir, t.url, bodyFile, l, b.o.warmup, round)
+				res, lat, err := h2load(ctx, b.dir, t.url, t.bodyFile, t.webhook, l, b.o.warmup, round)
 				if err != nil {
 					return fmt.Errorf("%s at %s: %w", t.name, l, err)
 				}
@@ -104,12 +119,16 @@ func (b *bench) receiverPhase(ctx context.Context) error {
 		}
 	}
 	for li, l := range b.o.levels {
-		lr := receiverLevel{Level: l, Bare: *results[key{li, 0}], Publish: *results[key{li, 1}], Receiver: *results[key{li, 2}]}
+		lr := receiverLevel{Level: l, Bare: *results[key{li, 0}], Publish: *results[key{li, 1}], Receiver: *results[key{li, 2}],
+			Webhook: *results[key{li, 3}]}
 		lr.Ratio = ratio(lr.Receiver.PerSecond, lr.Publish.PerSecond)
+		lr.WebhookRatio = ratio(lr.Webhook.PerSecond, lr.Receiver.PerSecond)
 		b.res.Receiver = append(b.res.Receiver, lr)
-		b.res.Memory = append(b.res.Memory, memory{Process: "kohaku-receiver", Phase: "receiver " + l.String(), PeakMiB: lr.Receiver.PeakRSSMiB})
-		b.progress("%-6s receiver %.0f req/s, publish baseline %.0f req/s: %.2f; bare %.0f req/s",
-			l, lr.Receiver.PerSecond, lr.Publish.PerSecond, lr.Ratio, lr.Bare.PerSecond)
+		b.res.Memory = append(b.res.Memory,
+			memory{Process: "kohaku-receiver", Phase: "receiver " + l.String(), PeakMiB: lr.Receiver.PeakRSSMiB},
+			memory{Process: "kohaku-receiver", Phase: "webhook " + l.String(), PeakMiB: lr.Webhook.PeakRSSMiB})
+		b.progress("%-6s receiver %.0f req/s, publish baseline %.0f req/s: %.2f; bare %.0f req/s; webhook over HTTP/1.1 %.0f req/s",
+			l, lr.Receiver.PerSecond, lr.Publish.PerSecond, lr.Ratio, lr.Bare.PerSecond, lr.Webhook.PerSecond)
 	}
 	// The baselines are done; the receiver serves the end to end phase.
 	for _, t := range targets[:2] {
@@ -141,6 +160,19 @@ func (b *bench) startReceiver() (*proc, string, error) {
 		return nil, "", err
 	}
 	return p, addr, nil
+}
+
+// webhookBody returns the first stats webhook fixture: the capture of fixtureBody as a
+// connection.rtc report.
+func webhookBody() ([]byte, error) {
+	all, err := fixtures.Webhooks()
+	if err != nil {
+		return nil, err
+	}
+	if len(all) == 0 {
+		return nil, fmt.Errorf("no %s fixture", sora.TypeConnectionRTC)
+	}
+	return all[0].Body, nil
 }
 
 // fixtureBody returns the first Chromium connection.user-agent fixture.

@@ -32,15 +32,17 @@ type machine struct {
 }
 
 type settings struct {
-	Levels      []level `json:"levels"`
-	Warmup      float64 `json:"warmup_s"`
-	Duration    float64 `json:"duration_s"` // per target and level, over all rounds
-	Rounds      int     `json:"rounds"`
-	BodyBytes   int     `json:"body_bytes"`
-	Messages    int     `json:"messages"`
-	BatchSize   int     `json:"batch_size"`
-	E2EDuration float64 `json:"e2e_duration_s"`
-	PollEveryMs float64 `json:"poll_every_ms"`
+	Levels    []level `json:"levels"`
+	Warmup    float64 `json:"warmup_s"`
+	Duration  float64 `json:"duration_s"` // per target and level, over all rounds
+	Rounds    int     `json:"rounds"`
+	BodyBytes int     `json:"body_bytes"`
+	// WebhookBodyBytes is the size of the stats webhook's body in the receiver phase.
+	WebhookBodyBytes int     `json:"webhook_body_bytes"`
+	Messages         int     `json:"messages"`
+	BatchSize        int     `json:"batch_size"`
+	E2EDuration      float64 `json:"e2e_duration_s"`
+	PollEveryMs      float64 `json:"poll_every_ms"`
 }
 
 // receiverLevel is the receiver phase at one load level.
@@ -50,6 +52,11 @@ type receiverLevel struct {
 	Publish  loadResult `json:"publish"`  // h2c handler that publishes and waits for the PubAck
 	Receiver loadResult `json:"receiver"` // kohaku-receiver
 	Ratio    float64    `json:"ratio"`    // receiver / publish, requests per second
+	// Webhook is kohaku-receiver taking the stats webhook over HTTP/1.1, as many requests
+	// in flight as Receiver, each on its own connection; WebhookRatio is its rate over
+	// Receiver's (the exporter over h2c).
+	Webhook      loadResult `json:"webhook_http1"`
+	WebhookRatio float64    `json:"webhook_ratio"`
 }
 
 type writerResult struct {
@@ -196,10 +203,13 @@ func (r *results) table(w io.Writer) {
 		row("receiver "+lv+" req/s", f0(l.Receiver.PerSecond), f0(l.Publish.PerSecond)+" publish", f2(l.Ratio), tg, met)
 		row("receiver "+lv+" p50 / p99 ms", lat(l.Receiver), lat(l.Publish)+" publish", "", "", "")
 		row("receiver "+lv+" server CPU µs/request", f0(l.Receiver.CPUPerRequestUs), f0(l.Publish.CPUPerRequestUs)+" publish", "", "", "")
+		row("receiver "+lv+" webhook HTTP/1.1 req/s", f0(l.Webhook.PerSecond), f0(l.Receiver.PerSecond)+" exporter h2c", f2(l.WebhookRatio), "", "")
+		row("receiver "+lv+" webhook HTTP/1.1 p50 / p99 ms", lat(l.Webhook), lat(l.Receiver)+" exporter h2c", "", "", "")
 		row("  bare h2c "+lv+" req/s", f0(l.Bare.PerSecond), "", "", "", "")
 		row("  bare h2c "+lv+" p50 / p99 ms", lat(l.Bare), "", "", "", "")
-		if l.Receiver.Failed+l.Publish.Failed+l.Bare.Failed > 0 {
+		if l.Receiver.Failed+l.Publish.Failed+l.Bare.Failed+l.Webhook.Failed > 0 {
 			row("  failed requests "+lv, fmt.Sprint(l.Receiver.Failed), fmt.Sprint(l.Publish.Failed)+" publish", "", "", "")
+			row("  failed webhook requests "+lv, fmt.Sprint(l.Webhook.Failed), "", "", "", "")
 		}
 	}
 	wr := r.Writer

@@ -1,14 +1,26 @@
-// Command sora-sim simulates Sora's stats exporter so that Kohaku's dashboards show
-// live-looking data without a Sora: it posts connection.user-agent reports for any number
-// of simulated connections, and the node's node.erlang-vm report, to a collector over
-// HTTP/2 (h2c for an http:// URL, h2 over TLS for https://).
+// Command sora-sim simulates Sora's stats so that Kohaku's dashboards show live-looking
+// data without a Sora. It sends one of Sora's two feeds for any number of simulated
+// connections:
+//
+//   - --feed webhook (the default): the stats webhook of Sora 2025.1 and later, one
+//     connection.rtc report per connection and interval, POSTed over HTTP/1.1 (over TLS for
+//     an https:// URL) with the sora-stats-webhook-type header, as Sora 2025.2 sends it
+//     (group_id and bundle_id, no multistream), to http://127.0.0.1:5890/stats-webhook
+//     unless --url says otherwise. The webhook has no node report.
+//   - --feed exporter: the stats exporter of older Sora, connection.user-agent reports and
+//     the node's node.erlang-vm report, over HTTP/2 (h2c for an http:// URL, h2 over TLS for
+//     https://), to http://127.0.0.1:5890/collector unless --url says otherwise.
+//
+// --basic-auth adds HTTP Basic authentication on either feed, as a Kohaku receiver with
+// KOHAKU_BASIC_AUTH_USER requires; --ca, --cert and --key test TLS and mTLS.
 //
 // Every connection starts from a real Chromium capture (the project's fixtures) and evolves
 // like a call: counters grow at a bitrate of its own, gauges wander, packets are sometimes
 // lost. A progress line goes to stderr every second. The exit status is 1 when any request
 // did not get a 204, 2 for bad flags.
 //
-//	sora-sim --url http://127.0.0.1:5890/collector --connections 200 --interval 5s --duration 1m
+//	sora-sim --connections 200 --interval 5s --duration 1m
+//	sora-sim --feed exporter --url http://127.0.0.1:5890/collector --connections 200
 package main
 
 import (
@@ -29,6 +41,7 @@ import (
 
 // config is what the flags set.
 type config struct {
+	feed        sim.Feed
 	url         string
 	connections int
 	channels    int
@@ -38,14 +51,17 @@ type config struct {
 	timeout     time.Duration
 	seed        uint64
 	erlangVM    bool
-	tls         sim.ClientOptions
+	client      sim.ClientOptions
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var c config
+	var feed, basicAuth string
 	fs := flag.NewFlagSet("sora-sim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.url, "url", "http://127.0.0.1:5890/collector", "collector URL: http:// for h2c with prior knowledge, https:// for h2 over TLS")
+	fs.StringVar(&feed, "feed", string(sim.FeedWebhook), "what Sora sends: webhook (the stats webhook of Sora 2025.1 and later: connection.rtc over HTTP/1.1) or exporter (the stats exporter of older Sora: connection.user-agent and node.erlang-vm over HTTP/2)")
+	fs.StringVar(&c.url, "url", "", "where to send: for webhook http:// (HTTP/1.1) or https:// (HTTP/1.1 over TLS), default "+
+		sim.FeedWebhook.DefaultURL()+"; for exporter http:// (h2c with prior knowledge) or https:// (h2 over TLS), default "+sim.FeedExporter.DefaultURL())
 	fs.IntVar(&c.connections, "connections", 100, "simulated client connections, each reporting once per interval")
 	fs.IntVar(&c.channels, "channels", 4, "channels the connections are spread over (one session each)")
 	fs.DurationVar(&c.interval, "interval", 5*time.Second, "time between two reports of one connection; reports are spread over it")
@@ -53,18 +69,21 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.concurrency, "concurrency", 64, "most requests in flight at once")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "limit of one request, from dial to the end of the answer")
 	fs.Uint64Var(&c.seed, "seed", 0, "random seed; the same seed gives the same connections (0: a new seed each run)")
-	fs.BoolVar(&c.erlangVM, "erlang-vm", true, "also send the node's node.erlang-vm report once per interval")
-	fs.StringVar(&c.tls.CAFile, "ca", "", "PEM file of the CA that signs the collector's certificate (https only; default: the system's)")
-	fs.StringVar(&c.tls.CertFile, "cert", "", "PEM client certificate for mutual TLS (https only; with --key)")
-	fs.StringVar(&c.tls.KeyFile, "key", "", "PEM private key of --cert")
-	fs.BoolVar(&c.tls.Insecure, "insecure", false, "do not verify the collector's certificate (https only; for tests)")
+	fs.BoolVar(&c.erlangVM, "erlang-vm", true, "exporter feed only: also send the node's node.erlang-vm report once per interval (the stats webhook has no such report: --feed webhook never sends it)")
+	fs.StringVar(&basicAuth, "basic-auth", "", "user:password for HTTP Basic authentication on either feed (Sora's webhook_basic_authn_* settings; a receiver with KOHAKU_BASIC_AUTH_USER requires it)")
+	fs.StringVar(&c.client.CAFile, "ca", "", "PEM file of the CA that signs the collector's certificate (https only; default: the system's)")
+	fs.StringVar(&c.client.CertFile, "cert", "", "PEM client certificate for mutual TLS (https only; with --key)")
+	fs.StringVar(&c.client.KeyFile, "key", "", "PEM private key of --cert")
+	fs.BoolVar(&c.client.Insecure, "insecure", false, "do not verify the collector's certificate (https only; for tests)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: sora-sim [flags]
 
-Simulates Sora's stats exporter: POSTs connection.user-agent reports of --connections
-simulated WebRTC connections every --interval to --url over HTTP/2, with counters that grow
-like a real call, and the node's node.erlang-vm report. Prints a progress line every second
-to stderr; exits 1 if any request did not get a 204.
+Simulates Sora's stats: POSTs a report of each of --connections simulated WebRTC
+connections every --interval to --url, with counters that grow like a real call. The
+default --feed webhook sends connection.rtc reports over HTTP/1.1 to /stats-webhook, as
+Sora 2025.1 and later do; --feed exporter sends connection.user-agent reports and the
+node's node.erlang-vm report over HTTP/2 to /collector, as older Sora does. Prints a
+progress line every second to stderr; exits 1 if any request did not get a 204.
 
 Flags:
 `)
@@ -75,6 +94,26 @@ Flags:
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	var err error
+	if c.feed, err = sim.ParseFeed(feed); err != nil {
+		return c, fmt.Errorf("--feed: %w", err)
+	}
+	if c.url == "" {
+		c.url = c.feed.DefaultURL()
+	}
+	if c.feed == sim.FeedWebhook {
+		set := false
+		fs.Visit(func(f *flag.Flag) { set = set || f.Name == "erlang-vm" })
+		if set && c.erlangVM {
+			return c, errors.New("--erlang-vm: the stats webhook has no node.erlang-vm report; use --feed exporter to send it")
+		}
+		c.erlangVM = false
+	}
+	if basicAuth != "" {
+		if c.client.BasicAuthUser, c.client.BasicAuthPassword, err = sim.ParseBasicAuth(basicAuth); err != nil {
+			return c, fmt.Errorf("--basic-auth: %w", err)
+		}
 	}
 	switch {
 	case c.connections < 1:
@@ -90,7 +129,8 @@ Flags:
 	case c.timeout < 0:
 		return c, fmt.Errorf("--timeout must not be negative, got %s", c.timeout)
 	}
-	c.tls.Timeout = c.timeout
+	c.client.Timeout = c.timeout
+	c.client.HTTP1 = c.feed == sim.FeedWebhook // Sora's webhooks are HTTP/1.1
 	return c, nil
 }
 
@@ -134,7 +174,7 @@ func run(ctx context.Context, cfg config, out io.Writer) (sim.Totals, error) {
 	if cfg.erlangVM {
 		node = sim.NewNode(tmpl, seed)
 	}
-	client, err := sim.NewClient(cfg.url, cfg.tls)
+	client, err := sim.NewClient(cfg.url, cfg.client)
 	if err != nil {
 		return sim.Totals{}, err
 	}
@@ -143,10 +183,17 @@ func run(ctx context.Context, cfg config, out io.Writer) (sim.Totals, error) {
 		ctx, cancel = context.WithTimeout(ctx, cfg.duration)
 		defer cancel()
 	}
-	fmt.Fprintf(out, "sora-sim: %d connections in %d channels, a report each every %s, to %s (seed %d)\n",
-		cfg.connections, min(cfg.channels, cfg.connections), cfg.interval, cfg.url, seed)
+	what := "stats webhook: connection.rtc over HTTP/1.1"
+	if cfg.feed == sim.FeedExporter {
+		what = "stats exporter: connection.user-agent over HTTP/2"
+		if node != nil {
+			what += ", and node.erlang-vm"
+		}
+	}
+	fmt.Fprintf(out, "sora-sim: %d connections in %d channels, a report each every %s, to %s (%s; seed %d)\n",
+		cfg.connections, min(cfg.channels, cfg.connections), cfg.interval, cfg.url, what, seed)
 
-	s := sim.NewSender(client, cfg.url, cfg.concurrency)
+	s := sim.NewSender(client, cfg.feed, cfg.url, cfg.concurrency)
 	done := make(chan error, 1)
 	start := time.Now()
 	go func() { done <- s.Run(ctx, conns, node, cfg.interval) }()

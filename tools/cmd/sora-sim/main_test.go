@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"kohaku/pkg/sora"
 	"kohaku/tools/internal/sim"
 )
 
@@ -16,38 +17,128 @@ func TestParseFlags(t *testing.T) {
 	tests := []struct {
 		name    string
 		args    []string
+		want    func(config) bool // nil: only that parsing succeeds
 		wantErr string
 	}{
-		{"defaults", nil, ""},
-		{"all set", []string{"--url", "https://kohaku:5890/collector", "--connections", "5", "--interval", "1s",
-			"--duration", "1m", "--concurrency", "2", "--ca", "ca.pem", "--cert", "c.pem", "--key", "k.pem"}, ""},
-		{"no connections", []string{"--connections", "0"}, "--connections"},
-		{"zero interval", []string{"--interval", "0s"}, "--interval"},
-		{"negative duration", []string{"--duration", "-1s"}, "--duration"},
-		{"no concurrency", []string{"--concurrency", "0"}, "--concurrency"},
-		{"stray argument", []string{"extra"}, "unexpected"},
+		{"defaults: the webhook over HTTP/1.1 to /stats-webhook, no node report", nil, func(c config) bool {
+			return c.feed == sim.FeedWebhook && c.url == "http://127.0.0.1:5890/stats-webhook" && c.client.HTTP1 && !c.erlangVM &&
+				c.client.BasicAuthUser == ""
+		}, ""},
+		{"exporter: HTTP/2 to /collector with the node report", []string{"--feed", "exporter"}, func(c config) bool {
+			return c.feed == sim.FeedExporter && c.url == "http://127.0.0.1:5890/collector" && !c.client.HTTP1 && c.erlangVM
+		}, ""},
+		{"exporter without the node report", []string{"--feed", "exporter", "--erlang-vm=false"}, func(c config) bool {
+			return !c.erlangVM
+		}, ""},
+		{"webhook over TLS stays HTTP/1.1", []string{"--url", "https://kohaku:5890/stats-webhook", "--ca", "ca.pem"}, func(c config) bool {
+			return c.url == "https://kohaku:5890/stats-webhook" && c.client.HTTP1 && c.client.CAFile == "ca.pem"
+		}, ""},
+		{"Basic authentication", []string{"--basic-auth", "sora:pa:ss"}, func(c config) bool {
+			return c.client.BasicAuthUser == "sora" && c.client.BasicAuthPassword == "pa:ss"
+		}, ""},
+		{"Basic authentication on the exporter", []string{"--feed", "exporter", "--basic-auth", "sora:secret"}, func(c config) bool {
+			return c.client.BasicAuthUser == "sora" && c.client.BasicAuthPassword == "secret" && !c.client.HTTP1
+		}, ""},
+		{"webhook without the node report, said explicitly", []string{"--erlang-vm=false"}, func(c config) bool { return !c.erlangVM }, ""},
+		{"all set", []string{"--feed", "exporter", "--url", "https://kohaku:5890/collector", "--connections", "5", "--interval", "1s",
+			"--duration", "1m", "--concurrency", "2", "--ca", "ca.pem", "--cert", "c.pem", "--key", "k.pem"}, nil, ""},
+		{"unknown feed", []string{"--feed", "collector"}, nil, "--feed"},
+		{"node report asked of the webhook", []string{"--erlang-vm"}, nil, "--erlang-vm"},
+		{"Basic authentication without a colon", []string{"--basic-auth", "sora"}, nil, "--basic-auth"},
+		{"Basic authentication without a user", []string{"--basic-auth", ":secret"}, nil, "--basic-auth"},
+		{"no connections", []string{"--connections", "0"}, nil, "--connections"},
+		{"zero interval", []string{"--interval", "0s"}, nil, "--interval"},
+		{"negative duration", []string{"--duration", "-1s"}, nil, "--duration"},
+		{"no concurrency", []string{"--concurrency", "0"}, nil, "--concurrency"},
+		{"stray argument", []string{"extra"}, nil, "unexpected"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := parseFlags(tt.args, io.Discard)
+			got, err := parseFlags(tt.args, io.Discard)
 			if tt.wantErr == "" && err != nil {
 				t.Fatalf("parseFlags(%q): %v", tt.args, err)
 			}
 			if tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
 				t.Fatalf("parseFlags(%q) = %v, want an error about %s", tt.args, err, tt.wantErr)
 			}
+			if tt.want != nil && !tt.want(got) {
+				t.Errorf("parseFlags(%q) = %+v, not what the flags say", tt.args, got)
+			}
 		})
+	}
+}
+
+// TestRunSendsTheWebhook runs sora-sim's default feed, with --basic-auth, against a server
+// that also takes h2c: what arrives must be what Sora's stats webhook sends.
+func TestRunSendsTheWebhook(t *testing.T) {
+	type arrival struct {
+		proto, webhookType, exporterType, authorization string
+		user, password                                  string
+		validateErr                                     error
+	}
+	arrivals := make(chan arrival, 1000)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		a := arrival{proto: r.Proto, webhookType: r.Header.Get(sora.HeaderWebhookType),
+			exporterType: r.Header.Get(sora.HeaderExporterType), authorization: r.Header.Get("authorization"),
+			validateErr: sora.Validate(sora.TypeConnectionRTC, body)}
+		a.user, a.password, _ = r.BasicAuth()
+		select {
+		case arrivals <- a:
+		default:
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	srv.Config.Protocols = new(http.Protocols)
+	srv.Config.Protocols.SetHTTP1(true)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	srv.Start()
+	defer srv.Close()
+	cfg, err := parseFlags([]string{"--url", srv.URL + "/stats-webhook", "--basic-auth", "sora:secret",
+		"--connections", "3", "--interval", "200ms", "--duration", "500ms", "--seed", "1"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	totals, err := run(t.Context(), cfg, &out)
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if totals.Sent < 3 || totals.NoContent != totals.Sent {
+		t.Fatalf("totals %+v: want every report answered 204", totals)
+	}
+	if !strings.Contains(out.String(), "connection.rtc over HTTP/1.1") {
+		t.Errorf("the first line does not say what is sent:\n%s", out.String())
+	}
+	close(arrivals)
+	for a := range arrivals {
+		if a.proto != "HTTP/1.1" {
+			t.Errorf("arrived over %s, want HTTP/1.1", a.proto)
+		}
+		if a.webhookType != sora.TypeConnectionRTC || a.exporterType != "" {
+			t.Errorf("%s %q, %s %q; want %q and none", sora.HeaderWebhookType, a.webhookType,
+				sora.HeaderExporterType, a.exporterType, sora.TypeConnectionRTC)
+		}
+		if a.validateErr != nil {
+			t.Errorf("body fails sora.Validate: %v", a.validateErr)
+		}
+		if !strings.HasPrefix(a.authorization, "Basic ") || a.user != "sora" || a.password != "secret" {
+			t.Errorf("authorization %q (%q, %q), want Basic sora:secret", a.authorization, a.user, a.password)
+		}
 	}
 }
 
 func TestRunReportsFailures(t *testing.T) {
 	tests := []struct {
 		name       string
+		feed       string
 		status     int
 		wantFailed bool
 	}{
-		{"every report stored", http.StatusNoContent, false},
-		{"collector answers 503", http.StatusServiceUnavailable, true},
+		{"every webhook stored", "webhook", http.StatusNoContent, false},
+		{"webhook answered 503", "webhook", http.StatusServiceUnavailable, true},
+		{"every exporter report stored", "exporter", http.StatusNoContent, false},
+		{"exporter answered 503", "exporter", http.StatusServiceUnavailable, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -56,10 +147,11 @@ func TestRunReportsFailures(t *testing.T) {
 				w.WriteHeader(tt.status)
 			}))
 			srv.Config.Protocols = new(http.Protocols)
+			srv.Config.Protocols.SetHTTP1(true)
 			srv.Config.Protocols.SetUnencryptedHTTP2(true)
 			srv.Start()
 			defer srv.Close()
-			cfg, err := parseFlags([]string{"--url", srv.URL + "/collector", "--connections", "4",
+			cfg, err := parseFlags([]string{"--feed", tt.feed, "--url", srv.URL + "/collector", "--connections", "4",
 				"--interval", "200ms", "--duration", "1100ms", "--seed", "1"}, io.Discard)
 			if err != nil {
 				t.Fatal(err)

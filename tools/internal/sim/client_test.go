@@ -22,9 +22,12 @@ import (
 
 // arrival is what a test collector saw of one request.
 type arrival struct {
-	proto, exporterType, contentType string
-	tls, clientCert                  bool
-	validateErr                      error
+	proto, exporterType, webhookType, contentType string
+	tls, clientCert                               bool
+	user, password                                string // of the Authorization header
+	basicAuth                                     bool   // an Authorization header with Basic credentials came
+	body                                          []byte
+	validateErr                                   error // of the body against the type its header names
 }
 
 // collector is an httptest server that records requests and answers them with status.
@@ -33,19 +36,22 @@ type collector struct {
 	arrivals chan arrival
 }
 
-// newCollector starts an h2c server, or an h2 over TLS one; with mtls it requires a client
-// certificate signed by the returned client CA.
+// newCollector starts a server that serves HTTP/1.1 and h2c ("h2c", "h1"), or HTTP/1.1 and
+// h2 over TLS ("h2", "h1-tls", "mtls"), so that the protocol that arrives is the client's
+// choice; with mtls the caller sets the client CA that it requires.
 func newCollector(t *testing.T, mode string, status int) *collector {
 	t.Helper()
 	c := &collector{arrivals: make(chan arrival, 1000)}
 	c.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		a := arrival{proto: r.Proto, exporterType: r.Header.Get(sora.HeaderExporterType),
-			contentType: r.Header.Get("content-type"), tls: r.TLS != nil}
+			webhookType: r.Header.Get(sora.HeaderWebhookType),
+			contentType: r.Header.Get("content-type"), tls: r.TLS != nil, body: body}
+		a.user, a.password, a.basicAuth = r.BasicAuth()
 		if r.TLS != nil {
 			a.clientCert = len(r.TLS.PeerCertificates) > 0
 		}
-		a.validateErr = sora.Validate(a.exporterType, body)
+		a.validateErr = sora.Validate(a.exporterType+a.webhookType, body)
 		select {
 		case c.arrivals <- a:
 		default:
@@ -53,12 +59,12 @@ func newCollector(t *testing.T, mode string, status int) *collector {
 		w.WriteHeader(status)
 	}))
 	switch mode {
-	case "h2c":
+	case "h2c", "h1":
 		c.srv.Config.Protocols = new(http.Protocols)
 		c.srv.Config.Protocols.SetHTTP1(true)
 		c.srv.Config.Protocols.SetUnencryptedHTTP2(true)
 		c.srv.Start()
-	case "h2", "mtls":
+	case "h2", "h1-tls", "mtls":
 		c.srv.EnableHTTP2 = true
 		c.srv.StartTLS()
 	}
@@ -139,7 +145,7 @@ func TestReportsArriveOverHTTP2(t *testing.T) {
 				t.Fatalf("NewClient: %v", err)
 			}
 			conns := newTestConnections(t, Options{Connections: 2, Channels: 1, Seed: 1})
-			s := NewSender(client, c.srv.URL+"/collector", 2)
+			s := NewSender(client, FeedExporter, c.srv.URL+"/collector", 2)
 			for i, j := range []job{
 				{sora.TypeUserAgent, conns[0].Report(time.Now())},
 				{sora.TypeErlangVM, NewNode(conns[0].t, 1).Report(time.Now())},
@@ -149,9 +155,9 @@ func TestReportsArriveOverHTTP2(t *testing.T) {
 				if a.proto != "HTTP/2.0" {
 					t.Errorf("request %d arrived over %s, want HTTP/2.0", i, a.proto)
 				}
-				if a.exporterType != j.exporterType || a.contentType != "application/json" {
+				if a.exporterType != j.typ || a.contentType != "application/json" {
 					t.Errorf("request %d: %s %q, content-type %q; want %q, application/json",
-						i, sora.HeaderExporterType, a.exporterType, a.contentType, j.exporterType)
+						i, sora.HeaderExporterType, a.exporterType, a.contentType, j.typ)
 				}
 				if a.tls != (tt.mode != "h2c") || a.clientCert != (tt.mode == "mtls") {
 					t.Errorf("request %d: TLS %t with client certificate %t, not what mode %s means", i, a.tls, a.clientCert, tt.mode)
@@ -177,6 +183,7 @@ func TestNewClientRejects(t *testing.T) {
 		{"another scheme", "ftp://127.0.0.1/collector", ClientOptions{}},
 		{"TLS options on a cleartext URL", "http://127.0.0.1:5890/collector", ClientOptions{Insecure: true}},
 		{"a certificate without its key", "https://127.0.0.1:5890/collector", ClientOptions{CertFile: "c.pem"}},
+		{"a password without a user", "http://127.0.0.1:5890/stats-webhook", ClientOptions{HTTP1: true, BasicAuthPassword: "secret"}},
 		{"a missing CA file", "https://127.0.0.1:5890/collector", ClientOptions{CAFile: filepath.Join(t.TempDir(), "none.pem")}},
 	}
 	for _, tt := range tests {

@@ -23,6 +23,7 @@ type Options struct {
 // advances the call and encodes it; a Connection is not safe for concurrent use.
 type Connection struct {
 	ChannelID, SessionID, ClientID, ConnectionID string
+	GroupID                                      string // the stats webhook's group_id, one per channel
 	Role                                         string // sendrecv, sendonly or recvonly
 
 	t        *Template
@@ -70,6 +71,7 @@ func NewConnections(t *Template, o Options, start time.Time) ([]*Connection, err
 	for i := range conns {
 		c := &Connection{
 			ChannelID:    "sora-sim-" + strconv.Itoa(i%len(sessions)+1),
+			GroupID:      "sora-sim-group-" + strconv.Itoa(i%len(sessions)+1),
 			SessionID:    sessions[i%len(sessions)],
 			ClientID:     fmt.Sprintf("sora-sim-client-%05d", i+1),
 			ConnectionID: newID(start, rng),
@@ -147,8 +149,23 @@ func (t *Template) elementsFor(role string) []int {
 }
 
 // Report advances the call to now and returns the body of the connection.user-agent report
-// that Sora would send at now. Counters never decrease from one report to the next.
+// that Sora's stats exporter would send at now. Counters never decrease from one report to
+// the next.
 func (c *Connection) Report(now time.Time) []byte {
+	c.advanceTo(now)
+	return c.encode(now)
+}
+
+// Webhook advances the call to now and returns the body of the connection.rtc report that
+// Sora's stats webhook would send at now, as Sora 2025.2 does: with group_id and bundle_id,
+// without multistream. Report and Webhook advance the same call.
+func (c *Connection) Webhook(now time.Time) []byte {
+	c.advanceTo(now)
+	return c.encodeWebhook(now)
+}
+
+// advanceTo advances the state to now; a time before the last report's is a step of 0.
+func (c *Connection) advanceTo(now time.Time) {
 	dt := 0.0
 	if !c.last.IsZero() {
 		dt = max(now.Sub(c.last).Seconds(), 0)
@@ -157,7 +174,6 @@ func (c *Connection) Report(now time.Time) []byte {
 		c.last = now
 	}
 	c.step(dt)
-	return c.encode(now)
 }
 
 // step advances the state by dt seconds.

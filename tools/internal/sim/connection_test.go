@@ -64,6 +64,9 @@ func TestReportsPassValidation(t *testing.T) {
 			if err := sora.Validate(sora.TypeUserAgent, c.Report(at)); err != nil {
 				t.Fatalf("tick %d, %s connection %s: %v", tick, c.Role, c.ConnectionID, err)
 			}
+			if err := sora.Validate(sora.TypeConnectionRTC, c.Webhook(at.Add(time.Second))); err != nil {
+				t.Fatalf("tick %d, %s connection %s, webhook: %v", tick, c.Role, c.ConnectionID, err)
+			}
 		}
 		if err := sora.Validate(sora.TypeErlangVM, node.Report(at)); err != nil {
 			t.Fatalf("tick %d, node report: %v", tick, err)

@@ -1,7 +1,8 @@
-// Package sim simulates Sora's stats exporter: it derives any number of live-looking WebRTC
-// connections from a real browser capture and encodes their connection.user-agent reports,
-// plus the node.erlang-vm report of the Sora node, as Sora would POST them to /collector
-// (DESIGN.md section 2).
+// Package sim simulates Sora's two stats feeds (DESIGN.md section 2): it derives any number
+// of live-looking WebRTC connections from a real browser capture and encodes their reports
+// as Sora would POST them, connection.rtc to /stats-webhook over HTTP/1.1 (the stats
+// webhook of Sora 2025.1 and later), or connection.user-agent, plus the node.erlang-vm
+// report of the Sora node, to /collector over HTTP/2 (the stats exporter of older Sora).
 //
 // A Template holds the capture: each stats member is classified as a constant (ids, ssrc,
 // strings), a cumulative counter (it grew between the captured reports, at the rate it
@@ -9,5 +10,6 @@
 // Connection advances that state between reports: counters grow at the captured rate, byte
 // and packet counters scaled by the connection's own bitrate with noise, gauges wander
 // around per-connection values, and occasional packet loss feeds packetsLost, nackCount and
-// fractionLost. Sender posts the reports over HTTP/2 (h2c or TLS) and counts the answers.
+// fractionLost. Sender posts the reports of one Feed, HTTP/1.1 or HTTP/2, over cleartext or
+// TLS, optionally with HTTP Basic authentication, and counts the answers.
 package sim

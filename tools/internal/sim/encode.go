@@ -39,13 +39,52 @@ func (c *Connection) encode(now time.Time) []byte {
 		b = append(b, `":`...)
 		b = appendString(b, f.v)
 	}
+	return c.appendStats(b, now)
+}
+
+// webhookVersion is the Sora version that webhook reports name: Sora 2025.2 and later
+// leave multistream out, as these reports do.
+const webhookVersion = `"2025.2.0"`
+
+// encodeWebhook writes the connection.rtc report of the current state at now, with the
+// envelope members in the order of Sora's stats webhook.
+func (c *Connection) encodeWebhook(now time.Time) []byte {
+	t := c.t
+	b := make([]byte, 0, 16<<10)
+	b = append(b, `{"type":"connection.rtc","id":`...)
+	b = appendString(b, newID(now, c.rng)) // the webhook request's own id
+	b = append(b, `,"timestamp":`...)
+	b = appendString(b, now.UTC().Format(timestampLayout))
+	b = append(b, `,"label":`...)
+	b = append(b, t.label...)
+	b = append(b, `,"version":`+webhookVersion+`,"node_name":`...)
+	b = append(b, t.nodeName...)
+	for _, f := range [...]struct{ name, v string }{
+		{"channel_id", c.ChannelID}, {"session_id", c.SessionID}, {"client_id", c.ClientID},
+		{"bundle_id", c.ConnectionID}, {"connection_id", c.ConnectionID}, {"group_id", c.GroupID},
+		{"role", c.Role},
+	} {
+		b = append(b, `,"`...)
+		b = append(b, f.name...)
+		b = append(b, `":`...)
+		b = appendString(b, f.v)
+	}
+	b = append(b, `,"simulcast":`...)
+	b = append(b, t.simulcast...)
+	b = append(b, `,"spotlight":`...)
+	b = append(b, t.spotlight...)
+	return c.appendStats(b, now)
+}
+
+// appendStats writes the stats member of the current state at now and closes the report.
+func (c *Connection) appendStats(b []byte, now time.Time) []byte {
 	b = append(b, `,"stats":[`...)
 	nowMs := float64(now.UnixNano()) / 1e6
 	for i, ei := range c.elements {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = c.appendObject(b, t.elements[ei].members, nowMs)
+		b = c.appendObject(b, c.t.elements[ei].members, nowMs)
 	}
 	return append(b, "]}"...)
 }

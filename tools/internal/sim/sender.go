@@ -3,6 +3,7 @@ package sim
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -30,10 +31,11 @@ func (t Totals) Done() int64 { return t.NoContent + t.Other + t.Errors }
 // Failed returns the number of requests that ended without a 204.
 func (t Totals) Failed() int64 { return t.Other + t.Errors }
 
-// Sender posts reports to a collector with at most a fixed number of requests in flight.
-// Its methods are safe for concurrent use.
+// Sender posts the reports of one feed to a collector with at most a fixed number of
+// requests in flight. Its methods are safe for concurrent use.
 type Sender struct {
 	client      *http.Client
+	feed        Feed
 	url         string
 	concurrency int
 
@@ -41,28 +43,37 @@ type Sender struct {
 	totals Totals
 }
 
-// NewSender returns a sender that posts to collectorURL with client, at most concurrency
-// requests at a time.
-func NewSender(client *http.Client, collectorURL string, concurrency int) *Sender {
-	return &Sender{client: client, url: collectorURL, concurrency: max(concurrency, 1),
+// NewSender returns a sender that posts the reports of feed to collectorURL with client,
+// at most concurrency requests at a time. The client should speak the feed's protocol
+// (ClientOptions.HTTP1 for the webhook).
+func NewSender(client *http.Client, feed Feed, collectorURL string, concurrency int) *Sender {
+	return &Sender{client: client, feed: feed, url: collectorURL, concurrency: max(concurrency, 1),
 		totals: Totals{Statuses: map[int]int64{}}}
 }
 
 // job is one report to post.
 type job struct {
-	exporterType string
-	body         []byte
+	typ  string // its type, sent in the feed's header
+	body []byte
 }
 
 // Run sends a report of every connection, and of node unless it is nil, each interval
-// until ctx is done. Like Sora, it spreads the connections' reports evenly over the
-// interval rather than sending them in bursts. When the collector is slower than the
-// schedule, reports wait for a free request slot, so the achieved rate shows its capacity.
-// Run returns once the requests in flight have ended; they are not cancelled by ctx, only
-// bounded by the client's timeout.
+// until ctx is done: connection.rtc reports on the webhook feed, which has no node report
+// (a node is an error there), connection.user-agent and node.erlang-vm on the exporter
+// feed. Like Sora, it spreads the connections' reports evenly over the interval rather
+// than sending them in bursts. When the collector is slower than the schedule, reports
+// wait for a free request slot, so the achieved rate shows its capacity. Run returns once
+// the requests in flight have ended; they are not cancelled by ctx, only bounded by the
+// client's timeout.
 func (s *Sender) Run(ctx context.Context, conns []*Connection, node *Node, interval time.Duration) error {
 	if interval <= 0 {
 		return fmt.Errorf("sim: interval must be positive, got %s", interval)
+	}
+	if _, err := ParseFeed(string(s.feed)); err != nil {
+		return err
+	}
+	if s.feed == FeedWebhook && node != nil {
+		return errors.New("sim: the stats webhook has no node.erlang-vm report")
 	}
 	jobs := make(chan job)
 	var wg sync.WaitGroup
@@ -99,11 +110,14 @@ func (s *Sender) Run(ctx context.Context, conns []*Connection, node *Node, inter
 				case <-timer.C:
 				}
 			}
-			j := job{exporterType: sora.TypeUserAgent}
-			if node != nil && i == 0 {
-				j = job{exporterType: sora.TypeErlangVM, body: node.Report(time.Now())}
-			} else {
-				j.body = conns[i-(reports-len(conns))].Report(time.Now())
+			var j job
+			switch c := i - (reports - len(conns)); {
+			case c < 0:
+				j = job{typ: sora.TypeErlangVM, body: node.Report(time.Now())}
+			case s.feed == FeedWebhook:
+				j = job{typ: sora.TypeConnectionRTC, body: conns[c].Webhook(time.Now())}
+			default:
+				j = job{typ: sora.TypeUserAgent, body: conns[c].Report(time.Now())}
 			}
 			select {
 			case <-ctx.Done():
@@ -123,7 +137,7 @@ func (s *Sender) post(ctx context.Context, j job) {
 		return
 	}
 	req.Header.Set("content-type", "application/json")
-	req.Header.Set(sora.HeaderExporterType, j.exporterType)
+	req.Header.Set(s.feed.Header(), j.typ)
 	req.Header.Set("user-agent", "kohaku-sora-sim")
 	resp, err := s.client.Do(req)
 	if err != nil {

@@ -24,7 +24,7 @@ func TestRunSpreadsReportsOverTheInterval(t *testing.T) {
 				t.Fatal(err)
 			}
 			conns := newTestConnections(t, Options{Connections: 10, Channels: 2, Seed: 4})
-			s := NewSender(client, c.srv.URL+"/collector", 4)
+			s := NewSender(client, FeedExporter, c.srv.URL+"/collector", 4)
 			const interval = 100 * time.Millisecond
 			ctx, cancel := context.WithTimeout(t.Context(), 3*interval+interval/2) // 3.5 rounds
 			defer cancel()
@@ -58,7 +58,7 @@ func TestRunSpreadsReportsOverTheInterval(t *testing.T) {
 }
 
 func TestRunRejectsZeroInterval(t *testing.T) {
-	s := NewSender(http.DefaultClient, "http://127.0.0.1:1/collector", 1)
+	s := NewSender(http.DefaultClient, FeedExporter, "http://127.0.0.1:1/collector", 1)
 	if err := s.Run(t.Context(), nil, nil, 0); err == nil {
 		t.Error("Run with interval 0 succeeded, want an error")
 	}
