@@ -71,7 +71,9 @@ func (s *Server) start() error {
 		return fmt.Errorf("embedded nats: configure: %w", err)
 	}
 	go srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
+	// A clustered node is ready only once its JetStream has met its routes; with the race
+	// detector on two busy cores that took more than 10 s in CI.
+	if !srv.ReadyForConnections(30 * time.Second) {
 		srv.Shutdown()
 		return fmt.Errorf("embedded nats: not ready to accept connections on %s:%d", s.opts.Host, s.opts.Port)
 	}
