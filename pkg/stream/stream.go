@@ -1,5 +1,3 @@
-// Package stream holds the names and configuration of Kohaku's JetStream stream, shared by
-// the receiver that publishes to it and the writer that consumes it (DESIGN.md section 3).
 package stream
 
 import (
@@ -11,6 +9,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"kohaku/pkg/retry"
 )
 
 // Names fixed by DESIGN.md: operators and dashboards depend on them.
@@ -21,7 +21,7 @@ const (
 	Consumer      = "kohaku-writer"
 )
 
-// Message headers set by the receiver.
+// Message headers set by the receiver (NewMsg).
 const (
 	HeaderMsgID        = "Nats-Msg-Id"
 	HeaderExporterType = "Kohaku-Exporter-Type"
@@ -86,7 +86,7 @@ func Ensure(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.
 // EnsureRetry calls Ensure until it succeeds or ctx ends, waiting between attempts, so that
 // a service can start before NATS does. report is told of each failure (it may be nil).
 func EnsureRetry(ctx context.Context, js jetstream.JetStream, cfg Config, report func(error)) (jetstream.Stream, error) {
-	wait := 250 * time.Millisecond
+	b := retry.Backoff{Min: 250 * time.Millisecond, Max: 5 * time.Second}
 	for {
 		s, err := Ensure(ctx, js, cfg)
 		if err == nil {
@@ -95,11 +95,8 @@ func EnsureRetry(ctx context.Context, js jetstream.JetStream, cfg Config, report
 		if report != nil {
 			report(err)
 		}
-		select {
-		case <-ctx.Done():
-			return nil, errors.Join(ctx.Err(), err)
-		case <-time.After(wait):
+		if werr := b.Wait(ctx); werr != nil {
+			return nil, errors.Join(werr, err)
 		}
-		wait = min(2*wait, 5*time.Second)
 	}
 }

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"kohaku/pkg/stream"
 )
 
@@ -55,12 +53,7 @@ func BenchmarkReceiverVsRawPublish(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				typ, data := body()
-				msg := &nats.Msg{Subject: stream.Subject(typ), Data: data, Header: nats.Header{
-					stream.HeaderMsgID:        {stream.MsgID(typ, data)},
-					stream.HeaderExporterType: {typ},
-					stream.HeaderReceivedAt:   {time.Now().UTC().Format(time.RFC3339Nano)},
-					stream.HeaderReceiver:     {"bench"},
-				}}
+				msg := stream.NewMsg(typ, data, time.Now(), "bench")
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				_, err := r.js.PublishMsg(ctx, msg)
 				cancel()

@@ -195,16 +195,7 @@ func (h *Handler) publish(ctx context.Context, typ string, body []byte) error {
 		// Fail fast instead of buffering for reconnect: the sender retries on 503.
 		return &publishError{err: errNotConnected}
 	}
-	msg := &nats.Msg{
-		Subject: stream.Subject(typ),
-		Data:    body,
-		Header: nats.Header{
-			stream.HeaderMsgID:        {stream.MsgID(typ, body)},
-			stream.HeaderExporterType: {typ},
-			stream.HeaderReceivedAt:   {time.Now().UTC().Format(time.RFC3339Nano)},
-			stream.HeaderReceiver:     {h.o.ReceiverID},
-		},
-	}
+	msg := stream.NewMsg(typ, body, time.Now(), h.o.ReceiverID)
 	ctx, cancel := context.WithTimeout(ctx, h.o.PublishTimeout)
 	defer cancel()
 	start := time.Now()

@@ -79,15 +79,9 @@ func runPublishBaseline(args []string) error {
 			return
 		}
 		typ := r.Header.Get(sora.HeaderExporterType)
-		msg := &nats.Msg{Subject: stream.Subject(typ), Data: body, Header: nats.Header{
-			stream.HeaderMsgID:        {stream.MsgID(typ, body)},
-			stream.HeaderExporterType: {typ},
-			stream.HeaderReceivedAt:   {time.Now().UTC().Format(time.RFC3339Nano)},
-			stream.HeaderReceiver:     {"baseline-publish"},
-		}}
 		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 		defer cancel()
-		if _, err := js.PublishMsg(ctx, msg); err != nil {
+		if _, err := js.PublishMsg(ctx, stream.NewMsg(typ, body, time.Now(), "baseline-publish")); err != nil {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			return
 		}

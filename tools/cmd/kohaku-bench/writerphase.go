@@ -15,7 +15,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"kohaku/pkg/normalize"
@@ -146,15 +145,9 @@ func (b *bench) prefill(ctx context.Context, bodies [][]byte) error {
 		return fmt.Errorf("jetstream: %w", err)
 	}
 	typ := sora.TypeUserAgent
-	now := time.Now().UTC().Format(time.RFC3339Nano)
+	now := time.Now()
 	for _, body := range bodies {
-		msg := &nats.Msg{Subject: stream.Subject(typ), Data: body, Header: nats.Header{
-			stream.HeaderMsgID:        {stream.MsgID(typ, body)},
-			stream.HeaderExporterType: {typ},
-			stream.HeaderReceivedAt:   {now},
-			stream.HeaderReceiver:     {"kohaku-bench"},
-		}}
-		if _, err := js.PublishMsgAsync(msg); err != nil {
+		if _, err := js.PublishMsgAsync(stream.NewMsg(typ, body, now, "kohaku-bench")); err != nil {
 			return fmt.Errorf("publish: %w", err)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"kohaku/pkg/retry"
 	"kohaku/schema"
 	"kohaku/writer/internal/store"
 )
@@ -34,11 +35,11 @@ func openPool(ctx context.Context, url string) (*pgxpool.Pool, error) {
 }
 
 // prepareDatabase creates the database when it does not exist and applies the schema
-// migrations. With retry it waits, with backoff, while the database cannot be reached.
-func prepareDatabase(ctx context.Context, cfg Config, pool *pgxpool.Pool, retry bool, log *slog.Logger) error {
+// migrations. With keepTrying it waits, with backoff, while the database cannot be reached.
+func prepareDatabase(ctx context.Context, cfg Config, pool *pgxpool.Pool, keepTrying bool, log *slog.Logger) error {
 	opts := cfg.schemaOptions()
 	opts.Logger = log
-	wait := 250 * time.Millisecond
+	b := retry.Backoff{Min: 250 * time.Millisecond, Max: 5 * time.Second}
 	created := false
 	for attempt := 1; ; attempt++ {
 		res, err := schema.MigratePool(ctx, pool, opts)
@@ -57,18 +58,15 @@ func prepareDatabase(ctx context.Context, cfg Config, pool *pgxpool.Pool, retry 
 			created = true
 			continue
 		}
-		if !retry || !store.Transient(err) {
+		if !keepTrying || !store.Transient(err) {
 			return fmt.Errorf("migrate the database: %w", err)
 		}
 		if attempt == 1 {
 			log.Warn("database unavailable, retrying", "err", err)
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait):
+		if err := b.Wait(ctx); err != nil {
+			return err
 		}
-		wait = min(2*wait, 5*time.Second)
 	}
 }
 

@@ -57,7 +57,7 @@ func runWriter(ctx context.Context, cfg Config, log *slog.Logger) error {
 		defer ns.Shutdown() // after the connection below is closed
 		natsURL = ns.URL()
 	}
-	nc, err := connectNATS(natsURL, true, log)
+	nc, err := stream.Connect(natsURL, "kohaku-writer", log, stream.RetryOnFailedConnect())
 	if err != nil {
 		return err
 	}
@@ -66,7 +66,7 @@ func runWriter(ctx context.Context, cfg Config, log *slog.Logger) error {
 		if err := nc.FlushTimeout(5 * time.Second); err != nil && nc.IsConnected() {
 			log.Warn("flushing the last acknowledgements failed; their messages will come again", "err", err)
 		}
-		nc.Close()
+		stream.Close(nc)
 	}()
 	rd.nc.Store(nc)
 	js, err := jetstream.New(nc)
@@ -160,34 +160,4 @@ func startEmbedded(cfg Config, log *slog.Logger) (*embedded.Server, error) {
 	}
 	log.Info("embedded JetStream server running", "url", ns.URL(), "dir", cfg.EmbeddedNATSDir)
 	return ns, nil
-}
-
-// connectNATS connects to url. With retry, a server that is not there yet is waited for
-// in the background; otherwise it is an error.
-func connectNATS(url string, retry bool, log *slog.Logger) (*nats.Conn, error) {
-	nc, err := nats.Connect(url,
-		nats.Name("kohaku-writer"),
-		nats.MaxReconnects(-1),
-		nats.RetryOnFailedConnect(retry),
-		nats.ReconnectWait(time.Second),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil {
-				log.Warn("NATS disconnected", "err", err)
-			}
-		}),
-		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("NATS connected again", "url", nc.ConnectedUrl()) }),
-		// Asynchronous errors, such as a slow consumer dropping messages: those come
-		// again after AckWait, so the writer goes on, but the operator should know.
-		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
-			subject := ""
-			if sub != nil {
-				subject = sub.Subject
-			}
-			log.Warn("NATS error", "subject", subject, "err", err)
-		}),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("connect to NATS at %s: %w", url, err)
-	}
-	return nc, nil
 }

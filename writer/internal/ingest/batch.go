@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"kohaku/pkg/normalize"
+	"kohaku/pkg/retry"
 	"kohaku/pkg/stream"
 	"kohaku/writer/internal/store"
 )
@@ -180,7 +181,7 @@ type retrier struct {
 // that JetStream does not hand the messages to another writer meanwhile.
 func (r *retrier) write(ctx context.Context, items []store.Message, keepAlive func(), keepEvery time.Duration) (store.Result, error) {
 	var (
-		wait     = r.min
+		b        = retry.Backoff{Min: r.min, Max: r.max}
 		failed   time.Time
 		attempts int
 		lastKeep = time.Now()
@@ -212,12 +213,9 @@ func (r *retrier) write(ctx context.Context, items []store.Message, keepAlive fu
 		if r.stalled != nil {
 			r.stalled(err)
 		}
-		select {
-		case <-ctx.Done():
-			return store.Result{}, fmt.Errorf("write %d messages: gave up after %d attempts: %w", len(items), attempts, errors.Join(ctx.Err(), err))
-		case <-time.After(wait):
+		if werr := b.Wait(ctx); werr != nil {
+			return store.Result{}, fmt.Errorf("write %d messages: gave up after %d attempts: %w", len(items), attempts, errors.Join(werr, err))
 		}
-		wait = min(2*wait, r.max)
 		if keepAlive != nil && keepEvery > 0 && time.Since(lastKeep) >= keepEvery {
 			keepAlive()
 			lastKeep = time.Now()

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"kohaku/pkg/retry"
 	"kohaku/pkg/stream"
 	"kohaku/writer/internal/store"
 )
@@ -190,7 +191,7 @@ func (c *Consumer) bind(ctx context.Context) (jetstream.Consumer, error) {
 		MaxDeliver:    -1,
 		MaxAckPending: c.o.MaxAckPending,
 	}
-	wait := c.o.RetryMin
+	b := retry.Backoff{Min: c.o.RetryMin, Max: c.o.RetryMax}
 	for attempt := 1; ; attempt++ {
 		cons, err := c.js.CreateOrUpdateConsumer(ctx, stream.Name, cfg)
 		if err == nil {
@@ -205,12 +206,9 @@ func (c *Consumer) bind(ctx context.Context) (jetstream.Consumer, error) {
 		if attempt == 1 {
 			c.log.Warn("cannot bind the consumer, retrying", "stream", stream.Name, "err", err)
 		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(wait):
+		if err := b.Wait(ctx); err != nil {
+			return nil, err
 		}
-		wait = min(2*wait, c.o.RetryMax)
 	}
 }
 

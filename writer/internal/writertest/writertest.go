@@ -49,21 +49,15 @@ type JetStream struct {
 func NewJetStream(t testing.TB) *JetStream {
 	t.Helper()
 	ns := testenv.NATS(t)
-	nc, err := nats.Connect(ns.URL(), nats.MaxReconnects(-1))
-	if err != nil {
-		t.Fatalf("connect to embedded nats: %v", err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatalf("jetstream: %v", err)
-	}
+	// Reconnect forever: tests restart the server to make an outage.
+	j := connect(t, ns.URL(), nats.MaxReconnects(-1))
+	j.Server = ns
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := stream.Ensure(ctx, js, stream.DefaultConfig()); err != nil {
+	if _, err := stream.Ensure(ctx, j.JS, stream.DefaultConfig()); err != nil {
 		t.Fatalf("create stream: %v", err)
 	}
-	return &JetStream{Server: ns, Conn: nc, JS: js}
+	return j
 }
 
 // Message is a request body as Sora sends it.
@@ -95,12 +89,8 @@ func (j *JetStream) PublishID(t testing.TB, m Message, msgID string) uint64 {
 
 // NATSMsg is m as the receiver publishes it, with the deduplication id msgID.
 func NATSMsg(m Message, msgID string) *nats.Msg {
-	msg := nats.NewMsg(stream.Subject(m.ExporterType))
-	msg.Data = m.Body
-	msg.Header.Set(stream.HeaderMsgID, msgID)
-	msg.Header.Set(stream.HeaderExporterType, m.ExporterType)
-	msg.Header.Set(stream.HeaderReceivedAt, time.Now().UTC().Format(time.RFC3339Nano))
-	msg.Header.Set(stream.HeaderReceiver, "writertest")
+	msg := stream.NewMsg(m.ExporterType, m.Body, time.Now(), "writertest")
+	msg.Header.Set(stream.HeaderMsgID, msgID) // PublishID's other id stores the body again
 	return msg
 }
 
@@ -261,7 +251,13 @@ func (c Counts) Total() int {
 // Connect connects to the JetStream server at url, for a test that did not start it.
 func Connect(t testing.TB, url string) *JetStream {
 	t.Helper()
-	nc, err := nats.Connect(url)
+	return connect(t, url)
+}
+
+// connect connects to url with opts; the connection is closed when the test ends.
+func connect(t testing.TB, url string, opts ...nats.Option) *JetStream {
+	t.Helper()
+	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		t.Fatalf("connect to %s: %v", url, err)
 	}
