@@ -134,11 +134,16 @@ func main() {
 	var cfg Config
 	flag.Usage = func() {
 		out := tabwriter.NewWriter(flag.CommandLine.Output(), 1, 0, 2, ' ', 0)
-		fmt.Fprintf(out, "Usage: kohaku-receiver\n\nServes POST /stats-webhook (Sora's stats webhook; KOHAKU_STATS_WEBHOOK_PATH) and\nPOST /collector (Sora's older stats exporter) and stores each body in JetStream.\n\n")
+		fmt.Fprintf(out, "Usage: kohaku-receiver [-version]\n\nServes POST /stats-webhook (Sora's stats webhook; KOHAKU_STATS_WEBHOOK_PATH) and\nPOST /collector (Sora's older stats exporter) and stores each body in JetStream.\n-version prints its version and the commit it was built from.\n\n")
 		envconfig.Usagef(config.Prefix, &cfg, out, envconfig.DefaultTableFormat)
 		out.Flush()
 	}
+	version := flag.Bool("version", false, "print the version and the commit it was built from, and exit")
 	flag.Parse()
+	if *version {
+		fmt.Println(logging.ReadBuild().Line("kohaku-receiver"))
+		return
+	}
 	if err := envconfig.Process(config.Prefix, &cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "kohaku-receiver: configuration:", err)
 		os.Exit(2)
@@ -147,7 +152,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "kohaku-receiver: configuration:", err)
 		os.Exit(2)
 	}
-	log, err := logging.New(os.Stderr, cfg.LogFormat, cfg.LogLevel)
+	log, err := logging.New(os.Stderr, "kohaku-receiver", cfg.LogFormat, cfg.LogLevel)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "kohaku-receiver: configuration:", err)
 		os.Exit(2)

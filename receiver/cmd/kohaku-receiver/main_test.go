@@ -474,6 +474,51 @@ func TestSIGTERMFinishesRequestsInFlight(t *testing.T) {
 	if !strings.Contains(p.logs(), `"msg":"stopped"`) {
 		t.Error("no clean stop logged")
 	}
+	checkLogLines(t, p.logs())
+}
+
+// checkLogLines checks that every JSON log line names the service, that the shutdown line
+// gives its durations as Go durations, not nanoseconds, and that nothing from the shutdown
+// on is logged above INFO: a stop that goes as planned is no trouble.
+func checkLogLines(t *testing.T, logs string) {
+	t.Helper()
+	stopping := false
+	for line := range strings.Lines(logs) {
+		var l struct {
+			Msg     string `json:"msg"`
+			Level   string `json:"level"`
+			Service string `json:"service"`
+			Timeout any    `json:"timeout"`
+		}
+		if err := json.Unmarshal([]byte(line), &l); err != nil {
+			t.Errorf("log line is not JSON: %v: %s", err, line)
+			continue
+		}
+		if l.Service != "kohaku-receiver" {
+			t.Errorf("log line with service %q, want kohaku-receiver: %s", l.Service, line)
+		}
+		if l.Msg == "shutting down" {
+			stopping = true
+			if l.Timeout != "30s" {
+				t.Errorf("shutting down with timeout %v, want \"30s\": %s", l.Timeout, line)
+			}
+		}
+		if stopping && l.Level != "INFO" && l.Level != "DEBUG" {
+			t.Errorf("logged at %s while stopping: %s", l.Level, line)
+		}
+	}
+}
+
+func TestVersionFlag(t *testing.T) {
+	out, err := exec.Command(binary, "-version").CombinedOutput()
+	if err != nil {
+		t.Fatalf("-version: %v\n%s", err, out)
+	}
+	// The tests build without VCS stamping; pkg/logging tests the line with a commit.
+	if !bytes.HasPrefix(out, []byte("kohaku-receiver version ")) || !bytes.Contains(out, []byte(", commit ")) ||
+		bytes.Count(out, []byte("\n")) != 1 {
+		t.Errorf("-version printed %q, want one line \"kohaku-receiver version ..., commit ...\"", out)
+	}
 }
 
 func TestStartsBeforeNATSAndManagesTheStream(t *testing.T) {

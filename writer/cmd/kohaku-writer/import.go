@@ -5,10 +5,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"kohaku/pkg/logging"
 	"kohaku/schema"
 	"kohaku/writer/internal/importer"
 	"kohaku/writer/internal/store"
@@ -19,15 +20,25 @@ import (
 // rejected anything. Progress lines go to stderr when it is a terminal; the summary line
 // always does.
 func runImport(ctx context.Context, cfg Config, files []string, log *slog.Logger, stderr io.Writer) (rejected bool, err error) {
+	stats, err := importFiles(ctx, cfg, files, log, stderr)
+	fmt.Fprintln(stderr, stats.Summary())
+	return stats.Rejected > 0, err
+}
+
+func importFiles(ctx context.Context, cfg Config, files []string, log *slog.Logger, stderr io.Writer) (importer.Stats, error) {
+	start := time.Now()
+	fail := func(err error) (importer.Stats, error) {
+		return importer.Stats{Elapsed: time.Since(start), Unfinished: true}, err
+	}
 	pool, err := openPool(ctx, cfg.DatabaseURL)
 	if err != nil {
-		return false, err
+		return fail(err)
 	}
 	defer pool.Close()
 	if cfg.Migrate {
 		// The import may be the first program to see this database.
 		if err := prepareDatabase(ctx, cfg, pool, false, log); err != nil {
-			return false, err
+			return fail(err)
 		}
 	}
 	st := store.New(pool, prometheus.NewRegistry(), log)
@@ -37,29 +48,18 @@ func runImport(ctx context.Context, cfg Config, files []string, log *slog.Logger
 		Rejected:     stderr,
 		Logger:       log,
 	}
-	if isTerminal(stderr) {
+	if logging.IsTerminal(stderr) {
 		o.Progress = stderr
 	}
 	stats, err := importer.Import(ctx, st, files, o)
-	if err == nil && !stats.RowsFrom.IsZero() {
-		// Continuous aggregates skip rows written behind their refresh window, where a
-		// log's rows usually are.
-		if err = schema.RefreshAggregatesPool(ctx, pool, stats.RowsFrom, stats.RowsTo); err != nil {
-			err = fmt.Errorf("import done, but refreshing the aggregates failed: %w", err)
-		} else {
-			log.Info("aggregates refreshed over the imported rows", "from", stats.RowsFrom, "to", stats.RowsTo)
-		}
+	if err != nil || stats.RowsFrom.IsZero() {
+		return stats, err
 	}
-	fmt.Fprintln(stderr, stats.Summary())
-	return stats.Rejected > 0, err
-}
-
-// isTerminal reports whether w is a terminal, where progress lines help a person waiting.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
+	// Continuous aggregates skip rows written behind their refresh window, where a log's
+	// rows usually are.
+	if err := schema.RefreshAggregatesPool(ctx, pool, stats.RowsFrom, stats.RowsTo); err != nil {
+		return stats, fmt.Errorf("import done, but refreshing the aggregates failed: %w", err)
 	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	log.Info("aggregates refreshed over the imported rows", "from", stats.RowsFrom, "to", stats.RowsTo)
+	return stats, nil
 }

@@ -3,11 +3,13 @@
 //
 //	run                            (default) write the stream into the database, exactly once
 //	migrate                        apply the schema migrations and exit
-//	replay --since T [--until T]   write a period of the stream again (RFC 3339 times)
+//	replay --since T [--until T]   write a period of the stream again (RFC 3339 times,
+//	                               or durations ago such as 2h)
 //	import FILE...                 write Sora's rtc_stats.jsonl logs into the database
 //	                               (plain, .gz, or - for stdin)
 //
 // All configuration is environment variables with the KOHAKU_ prefix; -h lists them.
+// -version, before or after the subcommand, prints the version and the commit.
 package main
 
 import (
@@ -96,13 +98,14 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-const usage = `Usage: kohaku-writer [run | migrate | replay --since T [--until T] | import FILE...]
+const usage = `Usage: kohaku-writer [-version] [run | migrate | replay --since T [--until T] | import FILE...]
 
   run              (default) write the KOHAKU stream into the database, exactly once
   migrate          apply the schema migrations and exit
   replay           write the stream's messages from --since (and up to --until) again;
-                   times in RFC 3339, e.g. 2025-01-31T09:00:00Z
+                   a time in RFC 3339, e.g. 2025-01-31T09:00:00Z, or a duration ago, e.g. 2h
   import FILE...   write Sora's rtc_stats.jsonl logs into the database (plain, .gz, or - for stdin)
+  -version         print the version and the commit it was built from, and exit
 
 `
 
@@ -126,16 +129,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 		envconfig.Usagef(config.Prefix, &cfg, tw, envconfig.DefaultTableFormat)
 		tw.Flush()
 	}
+	version := fs.Bool("version", false, "print the version and the commit it was built from, and exit")
 	var since, until string
 	if cmd == "replay" {
-		fs.StringVar(&since, "since", "", "replay messages that arrived at or after this time (RFC 3339), required")
-		fs.StringVar(&until, "until", "", "replay messages that arrived up to this time (RFC 3339); default: the stream's last message")
+		fs.StringVar(&since, "since", "", "replay messages that arrived at or after this time: RFC 3339 (2025-01-31T09:00:00Z) or a duration ago (2h, 90m); required")
+		fs.StringVar(&until, "until", "", "replay messages that arrived up to this time: RFC 3339 or a duration ago; default: the stream's last message")
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
+	}
+	if *version {
+		fmt.Fprintln(stdout, logging.ReadBuild().Line("kohaku-writer"))
+		return 0
 	}
 	switch {
 	case cmd == "import" && fs.NArg() == 0:
@@ -158,7 +166,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "kohaku-writer: configuration:\n%v\n", err)
 		return 2
 	}
-	log, err := logging.New(stderr, cfg.LogFormat, cfg.LogLevel)
+	log, err := logging.New(stderr, "kohaku-writer", cfg.LogFormat, cfg.LogLevel)
 	if err != nil {
 		fmt.Fprintf(stderr, "kohaku-writer: configuration: %v\n", err)
 		return 2
@@ -174,7 +182,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runMigrate(ctx, cfg, log)
 	case "replay":
 		var r replayRange
-		if r, err = parseRange(since, until); err != nil {
+		if r, err = parseRange(since, until, time.Now()); err != nil {
 			fmt.Fprintf(stderr, "kohaku-writer replay: %v\n", err)
 			return 2
 		}
@@ -187,8 +195,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	default:
 		err = runWriter(ctx, cfg, log)
 	}
-	if err != nil {
-		log.Error("kohaku-writer "+cmd+" failed", "err", err)
+	switch {
+	case err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled):
+		// Ctrl-C is how a person stops a replay or an import early: no failure. It
+		// still did not finish, which the exit status tells a script.
+		log.Info(cmd + " interrupted; what was written stays, and running it again is safe")
+		return 1
+	case err != nil:
+		log.Error(cmd+" failed", "err", err)
 		return 1
 	}
 	return 0

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -248,12 +249,14 @@ func TestCrashedWriterLosesNothing(t *testing.T) {
 	writertest.WaitCounts(t, pool, want, 60*time.Second)
 
 	// SIGTERM: the writer finishes what it holds and exits cleanly.
+	before := len(second.output.String())
 	if err := second.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	if code := second.wait(t, 30*time.Second); code != 0 {
 		t.Errorf("exit code after SIGTERM: %d, want 0\n%s", code, second.output)
 	}
+	checkCleanStop(t, second.output.String()[before:])
 	if d := want.Diff(mustCount(t, pool)); d != "" {
 		t.Errorf("after SIGTERM: %s", d)
 	}
@@ -300,9 +303,29 @@ func TestEmbeddedJetStream(t *testing.T) {
 	if code, _, err := p.get("/healthz"); err != nil || code != http.StatusOK {
 		t.Errorf("/healthz: %d, %v", code, err)
 	}
+	before := len(p.output.String())
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	if code := p.wait(t, 30*time.Second); code != 0 {
 		t.Errorf("exit code after SIGTERM: %d, want 0", code)
+	}
+	checkCleanStop(t, p.output.String()[before:])
+}
+
+// checkCleanStop checks what the writer logged after it was asked to stop: nothing above
+// INFO, since a stop that goes as planned is no trouble, and each line names the service.
+func checkCleanStop(t *testing.T, out string) {
+	t.Helper()
+	if !strings.Contains(out, `"msg":"kohaku-writer stopped"`) {
+		t.Errorf("no stop logged:\n%s", out)
+	}
+	for line := range strings.Lines(out) {
+		var l struct{ Level, Service string }
+		if err := json.Unmarshal([]byte(line), &l); err != nil || l.Service != "kohaku-writer" {
+			t.Errorf("not a JSON log line of kohaku-writer (%v): %s", err, line)
+		}
+		if l.Level != "INFO" && l.Level != "DEBUG" {
+			t.Errorf("logged at %s while stopping: %s", l.Level, line)
+		}
 	}
 }
 
@@ -343,6 +366,58 @@ func TestReplayCommand(t *testing.T) {
 		t.Errorf("no final progress line for 30 messages:\n%s", out)
 	}
 	writertest.WaitCounts(t, writertest.Pool(t, db), writertest.Expect(t, msgs), time.Second)
+	rows := checkReplayOutput(t, p.output.String(), 0)
+
+	// Again, from a duration ago: every row is there already.
+	p = startWriter(t, map[string]string{"KOHAKU_NATS_URL": js.Server.URL(), "KOHAKU_DATABASE_URL": db}, "replay", "--since", "5m")
+	if code := p.wait(t, 60*time.Second); code != 0 {
+		t.Fatalf("replay --since 5m exit code %d, want 0\n%s", code, p.output)
+	}
+	checkReplayOutput(t, p.output.String(), rows)
+}
+
+// checkReplayOutput checks replay's output when stderr is no terminal: JSON log lines that
+// name the service, no progress line, and a summary line last, of 30 messages with
+// present of its rows already present. It returns the rows of the summary.
+func checkReplayOutput(t *testing.T, out string, present int) (rows int) {
+	t.Helper()
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	for _, line := range lines[:len(lines)-1] {
+		var l struct{ Service string }
+		if err := json.Unmarshal([]byte(line), &l); err != nil || l.Service != "kohaku-writer" {
+			t.Errorf("not a JSON log line of kohaku-writer (%v): %s", err, line)
+		}
+	}
+	summary := lines[len(lines)-1]
+	var msgs, dup, dead int
+	var rate float64
+	var elapsed string
+	if _, err := fmt.Sscanf(summary, "replay: %d messages, %d rows (%d already present), %d dead letters, %f msg/s, %s in all",
+		&msgs, &rows, &dup, &dead, &rate, &elapsed); err != nil {
+		t.Fatalf("summary %q: %v\n%s", summary, err, out)
+	}
+	if msgs != 30 || rows == 0 || dup != present || dead != 0 {
+		t.Errorf("summary %q, want 30 messages and %d rows already present", summary, present)
+	}
+	if present > 0 && dup != rows {
+		t.Errorf("summary %q: want every row already present", summary)
+	}
+	return rows
+}
+
+func TestVersionFlag(t *testing.T) {
+	for _, args := range [][]string{{"-version"}, {"replay", "-version"}, {"-version", "replay"}, {"import", "--version"}} {
+		out, err := exec.Command(writerBinary(t), args...).CombinedOutput()
+		if err != nil {
+			t.Errorf("%q: %v\n%s", args, err, out)
+			continue
+		}
+		// The tests build without VCS stamping; pkg/logging tests the line with a commit.
+		if !bytes.HasPrefix(out, []byte("kohaku-writer version ")) || !bytes.Contains(out, []byte(", commit ")) ||
+			bytes.Count(out, []byte("\n")) != 1 {
+			t.Errorf("%q printed %q, want one line \"kohaku-writer version ..., commit ...\"", args, out)
+		}
+	}
 }
 
 func TestMigrateCommand(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"kohaku/pkg/normalize"
 	"kohaku/pkg/sora"
 	"kohaku/pkg/stream"
+	"kohaku/writer/internal/progress"
 	"kohaku/writer/internal/store"
 )
 
@@ -41,7 +42,8 @@ type Options struct {
 	// Rejected, when set, receives a line for each bad line and each report not imported,
 	// naming its input and line.
 	Rejected io.Writer
-	// Progress, when set, receives a progress line every ProgressEvery (1s).
+	// Progress, when set, receives a progress line at the start and every ProgressEvery
+	// (1s); the summary line is the caller's (Stats.Summary).
 	Progress      io.Writer
 	ProgressEvery time.Duration
 	// Logger receives what Import does (discarded when nil).
@@ -90,6 +92,8 @@ type Stats struct {
 	// as one), and the inputs that could not be opened.
 	Rejected int
 	Elapsed  time.Duration
+	// Unfinished tells that Import returned an error before the end of its inputs.
+	Unfinished bool
 	// RowsFrom and RowsTo bound the row times written, zero when no row was: the window
 	// whose aggregates must be refreshed.
 	RowsFrom, RowsTo time.Time
@@ -111,14 +115,14 @@ func Import(ctx context.Context, st Writer, names []string, o Options) (Stats, e
 	if o.BatchSize < 1 {
 		return Stats{}, fmt.Errorf("importer: batch size %d, want at least 1", o.BatchSize)
 	}
-	im := &importer{st: st, o: o, out: &lockedWriter{mu: new(sync.Mutex), w: o.Rejected}, p: &progress{start: time.Now()}}
+	im := &importer{st: st, o: o, out: &lockedWriter{mu: new(sync.Mutex), w: o.Rejected}, p: &counter{start: time.Now()}}
 	if o.Progress != nil {
 		pctx, stop := context.WithCancel(ctx)
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
 			// One lock: both usually go to stderr.
-			im.p.report(pctx, &lockedWriter{mu: im.out.mu, w: o.Progress}, o.ProgressEvery)
+			progress.Report(pctx, &lockedWriter{mu: im.out.mu, w: o.Progress}, o.ProgressEvery, im.p.status)
 		}()
 		defer func() {
 			stop()
@@ -155,8 +159,10 @@ func Import(ctx context.Context, st Writer, names []string, o Options) (Stats, e
 	s.RowsFrom, s.RowsTo = im.window.from, im.window.to
 	switch {
 	case werr != nil:
+		s.Unfinished = true
 		return s, werr
 	case ctx.Err() != nil:
+		s.Unfinished = true
 		return s, fmt.Errorf("import interrupted: %w", ctx.Err())
 	}
 	o.Logger.Info("import done", "lines", s.Lines, "reports", s.Reports, "rows", s.Rows, "new_rows", s.NewRows,
@@ -169,7 +175,7 @@ type importer struct {
 	st     Writer
 	o      Options
 	out    *lockedWriter // o.Rejected, shared with the progress lines
-	p      *progress
+	p      *counter
 	window timeWindow // of the rows written; the writing goroutine's
 }
 

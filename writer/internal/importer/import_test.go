@@ -443,10 +443,16 @@ func TestImportRetriesTransientFailures(t *testing.T) {
 				if err == nil || !errors.Is(err, tt.err) {
 					t.Errorf("Import = %v, want the write's error", err)
 				}
+				if !s.Unfinished || !strings.HasSuffix(s.Summary(), " in all, not finished") {
+					t.Errorf("summary %q of an import that stopped, want it to say \"not finished\"", s.Summary())
+				}
 				return
 			}
 			if err != nil {
 				t.Fatal(err)
+			}
+			if s.Unfinished || strings.Contains(s.Summary(), "not finished") {
+				t.Errorf("summary %q of an import that finished", s.Summary())
 			}
 			if f.calls != 4 || s.Rows != 208 {
 				t.Errorf("%d writes and %d rows, want 4 and 208", f.calls, s.Rows)

@@ -1,7 +1,6 @@
 package importer
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"sync"
@@ -9,11 +8,12 @@ import (
 	"time"
 
 	"kohaku/pkg/normalize"
+	"kohaku/writer/internal/progress"
 	"kohaku/writer/internal/store"
 )
 
-// progress counts an import's work for its progress line, read by another goroutine.
-type progress struct {
+// counter counts an import's work for its progress lines, read by another goroutine.
+type counter struct {
 	start                         time.Time
 	lines, reports, rows, newRows atomic.Int64
 	rejected                      atomic.Int64
@@ -21,53 +21,46 @@ type progress struct {
 	unsized                       atomic.Bool  // an input's size is unknown (stdin, a pipe)
 }
 
-func (p *progress) add(res store.Result) {
+func (c *counter) add(res store.Result) {
 	n := 0
 	for table, v := range res.Inserted {
 		if table != normalize.TableConnection { // upserted, not a stats row
 			n += v
 		}
 	}
-	p.rows.Add(int64(n + res.Duplicates))
-	p.newRows.Add(int64(n))
+	c.rows.Add(int64(n + res.Duplicates))
+	c.newRows.Add(int64(n))
 }
 
-func (p *progress) stats() Stats {
-	return Stats{Lines: int(p.lines.Load()), Reports: int(p.reports.Load()), Rows: int(p.rows.Load()),
-		NewRows: int(p.newRows.Load()), Rejected: int(p.rejected.Load()), Elapsed: time.Since(p.start)}
+func (c *counter) stats() Stats {
+	return Stats{Lines: int(c.lines.Load()), Reports: int(c.reports.Load()), Rows: int(c.rows.Load()),
+		NewRows: int(c.newRows.Load()), Rejected: int(c.rejected.Load()), Elapsed: time.Since(c.start)}
 }
 
-func (p *progress) report(ctx context.Context, w io.Writer, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			fmt.Fprintln(w, p.line())
-		}
+// status is the import's progress: what was done, and the time left when all inputs are
+// files, estimated from the share of their bytes read.
+func (c *counter) status() progress.Status {
+	s := c.stats().status()
+	if read, total := c.read.Load(), c.total.Load(); !c.unsized.Load() && read > 0 && total > read {
+		s.TimeLeft = time.Duration(float64(total-read) / float64(read) * float64(s.Elapsed))
 	}
+	return s
 }
 
-// line is a progress line: lines, reports and rows done, rate, and the time left when all
-// inputs are files, estimated from the share of their bytes read.
-func (p *progress) line() string {
-	s := p.stats()
-	rate := float64(s.Lines) / s.Elapsed.Seconds()
-	out := fmt.Sprintf("import: %d lines, %d reports, %d rows (%d already present), %d rejected, %.0f lines/s",
-		s.Lines, s.Reports, s.Rows, s.Rows-s.NewRows, s.Rejected, rate)
-	if read, total := p.read.Load(), p.total.Load(); !p.unsized.Load() && read > 0 && total > read {
-		left := time.Duration(float64(total-read) / float64(read) * float64(s.Elapsed))
-		out += fmt.Sprintf(", about %s left", left.Round(time.Second))
+// Summary is the line that ends an import's output, shaped like its progress lines.
+func (s Stats) Summary() string { return s.status().Summary() }
+
+func (s Stats) status() progress.Status {
+	return progress.Status{
+		Command: "import",
+		Counts: fmt.Sprintf("%d lines, %d reports, %d rows (%d already present), %d rejected",
+			s.Lines, s.Reports, s.Rows, s.Rows-s.NewRows, s.Rejected),
+		Done:       s.Lines,
+		Unit:       "lines",
+		Elapsed:    s.Elapsed,
+		Left:       -1, // reports are counted as they are read: their number is unknown
+		Unfinished: s.Unfinished,
 	}
-	return out
-}
-
-// Summary is the line that ends an import's output, like the progress lines: what it did.
-func (s Stats) Summary() string {
-	return fmt.Sprintf("import: %d lines, %d reports, %d rows (%d already present), %d rejected, %.0f lines/s, %s in all",
-		s.Lines, s.Reports, s.Rows, s.Rows-s.NewRows, s.Rejected, float64(s.Lines)/s.Elapsed.Seconds(), s.Elapsed.Round(time.Millisecond))
 }
 
 // lockedWriter serializes the lines that several goroutines write to one output.

@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -230,7 +233,8 @@ func TestReplay(t *testing.T) {
 			st := store.New(pool, prometheus.NewRegistry(), writertest.Logger(t))
 			var progress lines
 			stats, err := ingest.Replay(context.Background(), e.js.JS, st, ingest.ReplayOptions{
-				Since: start, Until: tt.until, BatchSize: 7, Progress: &progress, Logger: writertest.Logger(t),
+				Since: start, Until: tt.until, BatchSize: 7, Progress: &progress, ProgressEvery: 5 * time.Millisecond,
+				Logger: writertest.Logger(t),
 			})
 			if err != nil {
 				t.Fatalf("Replay: %v", err)
@@ -244,12 +248,41 @@ func TestReplay(t *testing.T) {
 			if len(progress) == 0 {
 				t.Error("no progress line")
 			}
+			// The first line comes at the start: all of the period is left.
+			if want := fmt.Sprintf(", %d left", tt.wantCount); len(progress) > 0 && !strings.Contains(progress[0], want) {
+				t.Errorf("first progress line %q, want %q in it", progress[0], want)
+			}
+			// Written and left add up to the period on every line, although the pipeline
+			// pulls ahead of what it has written.
+			for _, l := range progress {
+				m := progressLine.FindStringSubmatch(l)
+				if m == nil {
+					t.Errorf("progress line %q", l)
+					continue
+				}
+				done, _ := strconv.Atoi(m[1])
+				left, _ := strconv.Atoi(m[2])
+				if done+left != tt.wantCount {
+					t.Errorf("progress line %q: %d written and %d left, want %d in all", l, done, left, tt.wantCount)
+				}
+			}
+			if want := fmt.Sprintf("replay: %d messages, ", tt.wantCount); !strings.HasPrefix(stats.Summary(), want) {
+				t.Errorf("summary %q, want it to start with %q", stats.Summary(), want)
+			}
 			if from, to := envelopeSpan(t, tt.want); !stats.RowsFrom.Equal(from) || !stats.RowsTo.Equal(to) {
 				t.Errorf("replayed rows span %s to %s, want %s to %s", stats.RowsFrom, stats.RowsTo, from, to)
 			}
 			writertest.WaitCounts(t, pool, writertest.Expect(t, tt.want), time.Second)
 		})
 	}
+
+	t.Run("nothing in the period", func(t *testing.T) {
+		st := store.New(e.pool, prometheus.NewRegistry(), writertest.Logger(t))
+		stats, err := ingest.Replay(context.Background(), e.js.JS, st, ingest.ReplayOptions{Since: start, Until: start.Add(time.Minute)})
+		if err != nil || stats.Messages != 0 {
+			t.Errorf("Replay = %+v, %v; want nothing done", stats, err)
+		}
+	})
 
 	t.Run("nothing since", func(t *testing.T) {
 		st := store.New(e.pool, prometheus.NewRegistry(), writertest.Logger(t))
@@ -279,6 +312,9 @@ func envelopeSpan(t *testing.T, msgs []writertest.Message) (from, to time.Time) 
 	}
 	return from, to
 }
+
+// progressLine matches a replay progress line, capturing the messages written and left.
+var progressLine = regexp.MustCompile(`^replay: (\d+) messages, \d+ rows \(\d+ already present\), \d+ dead letters, \d+ msg/s, (\d+) left`)
 
 // lines collects progress lines.
 type lines []string

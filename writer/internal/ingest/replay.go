@@ -13,6 +13,7 @@ import (
 
 	"kohaku/pkg/normalize"
 	"kohaku/pkg/stream"
+	"kohaku/writer/internal/progress"
 	"kohaku/writer/internal/store"
 )
 
@@ -28,7 +29,8 @@ type ReplayOptions struct {
 	BatchWait time.Duration
 	// RetryMin, RetryMax and WriteTimeout are as in Options (100ms, 5s, 1m).
 	RetryMin, RetryMax, WriteTimeout time.Duration
-	// Progress, when set, receives a progress line every ProgressEvery (1s) and at the end.
+	// Progress, when set, receives a progress line at the start and every ProgressEvery
+	// (1s); the summary line is the caller's (ReplayStats.Summary).
 	Progress      io.Writer
 	ProgressEvery time.Duration
 	// Logger receives what Replay does (discarded when nil).
@@ -38,13 +40,34 @@ type ReplayOptions struct {
 // ReplayStats tells what a replay did.
 type ReplayStats struct {
 	Messages    int           // messages written (dead letters included)
-	Rows        int           // rows written, new or already present
-	NewRows     int           // rows that were not present yet
+	Rows        int           // stats rows written, new or already present
+	NewRows     int           // stats rows that were not present yet
 	DeadLetters int           // messages that can never be stored
 	Elapsed     time.Duration // time from start to end
+	// Left counts the stream sequences of the period not written when Replay returned
+	// early, 0 when it finished.
+	Left int
+	// Unfinished tells that Replay returned an error before the end of the period.
+	Unfinished bool
 	// RowsFrom and RowsTo bound the row times (message timestamps) written, zero when no
 	// row was: the window whose aggregates must be refreshed.
 	RowsFrom, RowsTo time.Time
+}
+
+// Summary is the line that ends replay's output, shaped like its progress lines.
+func (s ReplayStats) Summary() string { return s.status().Summary() }
+
+func (s ReplayStats) status() progress.Status {
+	return progress.Status{
+		Command: "replay",
+		Counts: fmt.Sprintf("%d messages, %d rows (%d already present), %d dead letters",
+			s.Messages, s.Rows, s.Rows-s.NewRows, s.DeadLetters),
+		Done:       s.Messages,
+		Unit:       "msg",
+		Elapsed:    s.Elapsed,
+		Left:       s.Left,
+		Unfinished: s.Unfinished,
+	}
 }
 
 // Replay writes the messages of the stream from o.Since to o.Until (or to the stream's last
@@ -53,34 +76,42 @@ type ReplayStats struct {
 // are added. It acknowledges nothing, so the durable consumer does not notice. Writes
 // that fail are retried until ctx ends.
 func Replay(ctx context.Context, js jetstream.JetStream, st *store.Store, o ReplayOptions) (ReplayStats, error) {
+	start := time.Now()
+	fail := func(err error) (ReplayStats, error) {
+		return ReplayStats{Elapsed: time.Since(start), Unfinished: true}, err
+	}
 	co := Options{BatchSize: o.BatchSize, BatchWait: o.BatchWait, RetryMin: o.RetryMin, RetryMax: o.RetryMax, WriteTimeout: o.WriteTimeout, Logger: o.Logger}.withDefaults()
 	if err := co.Validate(); err != nil {
-		return ReplayStats{}, err
+		return fail(err)
 	}
 	if o.ProgressEvery == 0 {
 		o.ProgressEvery = time.Second
 	}
 	if !o.Until.IsZero() && o.Until.Before(o.Since) {
-		return ReplayStats{}, fmt.Errorf("ingest: replay until %s is before since %s", o.Until.Format(time.RFC3339), o.Since.Format(time.RFC3339))
+		return fail(fmt.Errorf("ingest: replay until %s is before since %s", o.Until.Format(time.RFC3339), o.Since.Format(time.RFC3339)))
 	}
 	log := co.Logger.With("replay_since", o.Since)
-	start := time.Now()
 
 	s, err := js.Stream(ctx, stream.Name)
 	if err != nil {
-		return ReplayStats{}, fmt.Errorf("replay: find stream %s: %w", stream.Name, err)
+		return fail(fmt.Errorf("replay: find stream %s: %w", stream.Name, err))
 	}
 	info, err := s.Info(ctx)
 	if err != nil {
-		return ReplayStats{}, fmt.Errorf("replay: read stream %s: %w", stream.Name, err)
+		return fail(fmt.Errorf("replay: read stream %s: %w", stream.Name, err))
 	}
-	last := info.State.LastSeq
 	if info.State.Msgs == 0 || info.State.LastTime.Before(o.Since) {
-		log.Info("replay: no message in the stream since then", "stream_last_time", info.State.LastTime)
+		log.Info("no message in the stream since then", "stream_last_time", info.State.LastTime)
 		return ReplayStats{Elapsed: time.Since(start)}, nil
 	}
 	if info.State.FirstTime.After(o.Since) {
-		log.Info("replay: the stream begins after the start of the period", "stream_first_time", info.State.FirstTime)
+		log.Info("the stream begins after the start of the period", "stream_first_time", info.State.FirstTime)
+	}
+	end := info.State.LastSeq // the last sequence to write
+	if !o.Until.IsZero() && info.State.LastTime.After(o.Until) {
+		if end, err = lastSeqUntil(ctx, s, o.Until); err != nil {
+			return fail(err)
+		}
 	}
 	since := o.Since
 	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
@@ -88,43 +119,52 @@ func Replay(ctx context.Context, js jetstream.JetStream, st *store.Store, o Repl
 		OptStartTime:  &since,
 	})
 	if err != nil {
-		return ReplayStats{}, fmt.Errorf("replay: create ordered consumer: %w", err)
+		return fail(fmt.Errorf("replay: create ordered consumer: %w", err))
+	}
+	c := &counter{start: start, end: end}
+	if ci := cons.CachedInfo(); ci != nil {
+		// A new consumer reports the sequence before its first as delivered: the replay's
+		// position before it wrote anything.
+		c.advance(ci.Delivered.Stream)
+	}
+	if c.pos.Load() >= end {
+		log.Info("no message in the stream in that period", "replay_until", o.Until)
+		return ReplayStats{Elapsed: time.Since(start)}, nil
 	}
 	it, err := cons.Messages(jetstream.PullMaxMessages(co.BatchSize))
 	if err != nil {
-		return ReplayStats{}, fmt.Errorf("replay: pull: %w", err)
+		return fail(fmt.Errorf("replay: pull: %w", err))
 	}
 	defer it.Stop()
 
-	p := &progress{start: start, last: last}
 	if o.Progress != nil {
 		pctx, stop := context.WithCancel(ctx)
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			p.report(pctx, o.Progress, o.ProgressEvery)
+			progress.Report(pctx, o.Progress, o.ProgressEvery, func() progress.Status { return c.stats().status() })
 		}()
 		defer func() {
 			stop()
 			<-done
-			p.print(o.Progress, true)
 		}()
 	}
 
+	started := false // accept runs in one goroutine, the pipeline's collector
 	accept := func(m jetstream.Msg) (keep, stop bool) {
 		meta, err := m.Metadata()
 		if err != nil {
 			return true, false // decode dead-letters it with the reason
 		}
-		p.first.CompareAndSwap(0, meta.Sequence.Stream)
-		if !o.Until.IsZero() && meta.Timestamp.After(o.Until) {
-			return false, true
+		seq := meta.Sequence.Stream
+		if !started {
+			started = true
+			c.advance(seq - 1) // where the replay starts, if the consumer did not tell
 		}
-		if meta.Sequence.Stream > last {
-			return false, true // arrived after the replay started
+		if seq > end || (!o.Until.IsZero() && meta.Timestamp.After(o.Until)) {
+			return false, true // arrived after the replay started, or after the period
 		}
-		p.seq.Store(meta.Sequence.Stream)
-		return true, meta.Sequence.Stream == last
+		return true, seq == end
 	}
 	r := &retrier{st: st, log: log, min: co.RetryMin, max: co.RetryMax, timeout: co.WriteTimeout}
 	var window timeWindow
@@ -133,80 +173,93 @@ func Replay(ctx context.Context, js jetstream.JetStream, st *store.Store, o Repl
 		if err != nil {
 			return err
 		}
-		p.add(len(b.msgs), res)
+		var last uint64
 		for _, m := range b.items {
 			window.add(m.Rows)
+			last = max(last, m.Seq)
 		}
+		// Counted once written, not once pulled: the pipeline pulls a batch or two ahead.
+		c.add(len(b.msgs), res, last)
 		return nil
 	})
+	rs := c.stats()
+	rs.RowsFrom, rs.RowsTo = window.from, window.to
 	switch {
 	case errors.Is(err, errStop):
-		st := p.stats()
-		st.RowsFrom, st.RowsTo = window.from, window.to
-		log.Info("replay done", "messages", st.Messages, "rows", st.Rows, "new_rows", st.NewRows, "dead_letters", st.DeadLetters, "elapsed", st.Elapsed.Round(time.Millisecond))
-		return st, nil
+		rs.Left = 0 // the period ends here, whatever the sequences after it
+		log.Info("replay done", "messages", rs.Messages, "rows", rs.Rows, "new_rows", rs.NewRows, "dead_letters", rs.DeadLetters, "elapsed", rs.Elapsed.Round(time.Millisecond))
+		return rs, nil
 	case ctx.Err() != nil:
-		return p.stats(), fmt.Errorf("replay interrupted: %w", ctx.Err())
+		rs.Unfinished = true
+		return rs, fmt.Errorf("replay interrupted: %w", ctx.Err())
 	default:
-		return p.stats(), fmt.Errorf("replay: %w", err)
+		rs.Unfinished = true
+		return rs, fmt.Errorf("replay: %w", err)
 	}
 }
 
-// progress counts a replay's work for its progress line, read by another goroutine.
-type progress struct {
+// lastSeqUntil returns the sequence of the stream's last message stored at or before t.
+// A consumer that starts after t reports the sequence before its first message as
+// delivered, which is that one; the consumer is deleted again at once.
+func lastSeqUntil(ctx context.Context, s jetstream.Stream, t time.Time) (uint64, error) {
+	after := t.Add(time.Nanosecond)
+	cons, err := s.CreateConsumer(ctx, jetstream.ConsumerConfig{
+		DeliverPolicy:     jetstream.DeliverByStartTimePolicy,
+		OptStartTime:      &after,
+		AckPolicy:         jetstream.AckNonePolicy,
+		MemoryStorage:     true,
+		InactiveThreshold: time.Minute, // removed by the server if the delete below is lost
+	})
+	if err != nil {
+		return 0, fmt.Errorf("replay: find the end of the period: %w", err)
+	}
+	ci := cons.CachedInfo()
+	s.DeleteConsumer(ctx, ci.Name) // best effort: InactiveThreshold removes it otherwise
+	return ci.Delivered.Stream, nil
+}
+
+// counter counts a replay's work for its progress lines, read by another goroutine.
+type counter struct {
 	start                     time.Time
-	last                      uint64 // stream sequence where the replay ends at the latest
-	first                     atomic.Uint64
-	seq                       atomic.Uint64 // last sequence written
+	end                       uint64        // stream sequence of the period's last message
+	pos                       atomic.Uint64 // sequence of the last message written, or before the first
 	msgs, rows, newRows, dead atomic.Int64
 }
 
-func (p *progress) add(msgs int, res store.Result) {
-	n := 0
-	for _, v := range res.Inserted {
-		n += v
-	}
-	p.msgs.Add(int64(msgs))
-	p.rows.Add(int64(n + res.Duplicates))
-	p.newRows.Add(int64(n))
-	p.dead.Add(int64(len(res.Dead)))
-}
-
-func (p *progress) stats() ReplayStats {
-	return ReplayStats{Messages: int(p.msgs.Load()), Rows: int(p.rows.Load()), NewRows: int(p.newRows.Load()),
-		DeadLetters: int(p.dead.Load()), Elapsed: time.Since(p.start)}
-}
-
-func (p *progress) report(ctx context.Context, w io.Writer, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
+// advance moves the position forward to seq, never back.
+func (c *counter) advance(seq uint64) {
 	for {
-		select {
-		case <-ctx.Done():
+		cur := c.pos.Load()
+		if seq <= cur || c.pos.CompareAndSwap(cur, seq) {
 			return
-		case <-t.C:
-			p.print(w, false)
 		}
 	}
 }
 
-// print writes one progress line: messages and rows done, rate, and the time left,
-// estimated from the stream sequences still ahead (an upper bound when Until is set).
-func (p *progress) print(w io.Writer, final bool) {
-	s := p.stats()
-	rate := float64(s.Messages) / s.Elapsed.Seconds()
-	left := uint64(0)
-	if first, seq := p.first.Load(), p.seq.Load(); first != 0 && seq < p.last {
-		left = p.last - seq
+// add counts a batch of msgs written with the result res; last is its highest sequence.
+func (c *counter) add(msgs int, res store.Result, last uint64) {
+	n := 0
+	for table, v := range res.Inserted {
+		if table != normalize.TableConnection { // upserted, not a stats row, as import counts
+			n += v
+		}
 	}
-	line := fmt.Sprintf("replay: %d messages, %d rows (%d new), %d dead letters, %.0f msg/s", s.Messages, s.Rows, s.NewRows, s.DeadLetters, rate)
-	switch {
-	case final:
-		line += fmt.Sprintf(", %s in all", s.Elapsed.Round(time.Millisecond))
-	case rate > 0:
-		line += fmt.Sprintf(", at most %d left, about %s", left, time.Duration(float64(left)/rate*float64(time.Second)).Round(time.Second))
+	c.msgs.Add(int64(msgs))
+	c.rows.Add(int64(n + res.Duplicates))
+	c.newRows.Add(int64(n))
+	c.dead.Add(int64(len(res.Dead)))
+	c.advance(last)
+}
+
+// stats is what was written so far, and how many stream sequences of the period are left:
+// exact but for messages deleted from the middle of the stream, which are counted.
+func (c *counter) stats() ReplayStats {
+	left := 0
+	if pos := c.pos.Load(); pos < c.end {
+		left = int(c.end - pos)
 	}
-	fmt.Fprintln(w, line)
+	return ReplayStats{Messages: int(c.msgs.Load()), Rows: int(c.rows.Load()), NewRows: int(c.newRows.Load()),
+		DeadLetters: int(c.dead.Load()), Elapsed: time.Since(c.start), Left: left}
 }
 
 // timeWindow is the span of the row times seen.
