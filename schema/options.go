@@ -6,48 +6,37 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+
+	"kohaku/pkg/config"
 )
 
-// Defaults of [Options].
-const (
-	// DefaultChunkInterval is one day: a day of stats from a busy Sora is a chunk that
-	// fits in memory with its indexes, and dashboards mostly look at the last hours.
-	DefaultChunkInterval = 24 * time.Hour
-	// DefaultCompressAfter is 8 days, one day longer than the stream's default MaxAge of
-	// 7 days: every message still in the stream (redelivered or replayed) then lands in an
-	// uncompressed chunk, where inserting and the duplicate check stay cheap.
-	DefaultCompressAfter = 8 * 24 * time.Hour
-	// DefaultRetainFor is 60 days, the retention DESIGN.md names.
-	DefaultRetainFor = 60 * 24 * time.Hour
-)
-
-// Options configures the TimescaleDB part of [Migrate]. A zero duration means its default;
-// without TimescaleDB the durations are not used.
+// Options configures the TimescaleDB part of [Migrate]; without TimescaleDB the durations
+// are not used. The durations are part of the writer's configuration: each is the variable
+// its tag names (KOHAKU_ prefixed), and a zero one takes the default there.
 type Options struct {
 	// ChunkInterval is the time range of one hypertable chunk. A change applies to chunks
-	// created afterwards.
-	ChunkInterval time.Duration
+	// created afterwards. The default, one day, is a chunk of a busy Sora's stats that fits
+	// in memory with its indexes; dashboards mostly look at the last hours.
+	ChunkInterval time.Duration `split_words:"true" default:"24h" desc:"TimescaleDB: time range of one chunk"`
 	// CompressAfter is the age after which a chunk is compressed. It must be longer than
 	// the stream's MaxAge, so that replayed messages never land in compressed chunks; the
-	// writer checks that, since it knows the stream.
-	CompressAfter time.Duration
+	// writer checks that, since it knows the stream. The default, 8 days, is one day
+	// longer than the stream's default MaxAge: every message still in the stream
+	// (redelivered or replayed) then lands in an uncompressed chunk, where inserting and the
+	// duplicate check stay cheap.
+	CompressAfter time.Duration `split_words:"true" default:"192h" desc:"TimescaleDB: age after which chunks are compressed; must exceed KOHAKU_STREAM_MAX_AGE"`
 	// RetainFor is the age after which a chunk is dropped. The per-minute continuous
-	// aggregates keep their minutes as long.
-	RetainFor time.Duration
+	// aggregates keep their minutes as long. The default, 60 days, is the retention
+	// DESIGN.md names.
+	RetainFor time.Duration `split_words:"true" default:"1440h" desc:"TimescaleDB: age after which chunks are dropped"`
 	// Logger receives what Migrate does; nil discards it.
-	Logger *slog.Logger
+	Logger *slog.Logger `ignored:"true"`
 }
 
-// withDefaults returns o with every zero field set to its default.
+// withDefaults returns o with every zero duration set to the default of its tag.
 func (o Options) withDefaults() Options {
-	if o.ChunkInterval == 0 {
-		o.ChunkInterval = DefaultChunkInterval
-	}
-	if o.CompressAfter == 0 {
-		o.CompressAfter = DefaultCompressAfter
-	}
-	if o.RetainFor == 0 {
-		o.RetainFor = DefaultRetainFor
+	if err := config.Defaults(&o); err != nil {
+		panic(err) // the tags are constants, which the tests read
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

@@ -1,5 +1,7 @@
 // Package config holds the configuration fields that the receiver and the writer share.
-// Each service embeds them in its own envconfig struct, read with the KOHAKU_ prefix.
+// Each service embeds them, with the Options of its own packages, in one envconfig struct
+// read with the KOHAKU_ prefix; the `default:` tags are where the defaults live, and
+// Defaults applies them to a struct built in code.
 package config
 
 import (

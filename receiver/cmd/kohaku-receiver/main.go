@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -32,81 +33,69 @@ import (
 	"kohaku/pkg/admin"
 	"kohaku/pkg/config"
 	"kohaku/pkg/logging"
+	"kohaku/pkg/stream"
 	"kohaku/receiver/internal/collector"
 )
 
-// Config is the receiver's configuration, read from KOHAKU_* environment variables.
+// Config is the receiver's configuration, read from KOHAKU_* environment variables. The
+// handler's and the HTTP server's parts are their packages' Options, which carry the tags.
 type Config struct {
 	Listen      string `default:":5890" desc:"address of the stats webhook and /collector (h2c and HTTP/1.1, or h2 and HTTP/1.1 over TLS)"`
 	AdminListen string `split_words:"true" default:":5891" desc:"address of /healthz, /readyz and /metrics"`
-	ReceiverID  string `envconfig:"RECEIVER_ID" default:"" desc:"instance id sent in the Kohaku-Receiver header; empty means the host name"`
 
 	TLSCertFile string `envconfig:"TLS_CERT_FILE" default:"" desc:"PEM certificate chain; with the key file, serves h2 over TLS instead of h2c"`
 	TLSKeyFile  string `envconfig:"TLS_KEY_FILE" default:"" desc:"PEM private key of the certificate"`
 	TLSClientCA string `envconfig:"TLS_CLIENT_CA" default:"" desc:"PEM file or directory of PEM files; makes client certificates required and verified against it"`
 
-	StatsWebhookPath      string `split_words:"true" default:"/stats-webhook" desc:"path of the stats webhook (POST, Sora 2025.1 and later); the stats exporter stays on /collector"`
 	BasicAuthUser         string `split_words:"true" default:"" desc:"with a password, the HTTP Basic authentication user that both ingest routes require (Sora's webhook_basic_authn settings)"`
 	BasicAuthPassword     string `split_words:"true" default:"" desc:"password of KOHAKU_BASIC_AUTH_USER"`
 	BasicAuthPasswordFile string `split_words:"true" default:"" desc:"file holding the password instead (a trailing newline is ignored)"`
 
-	MaxBodyBytes   int64         `split_words:"true" default:"4194304" desc:"largest request body; capped further by the NATS server's max payload"`
-	PublishTimeout time.Duration `split_words:"true" default:"5s" desc:"longest wait for JetStream's acknowledgement before answering 503"`
-	RetryAfter     time.Duration `split_words:"true" default:"5s" desc:"Retry-After sent with 503, rounded up to whole seconds"`
+	collector.Options       // KOHAKU_RECEIVER_ID, KOHAKU_STATS_WEBHOOK_PATH, KOHAKU_MAX_BODY_BYTES, ...
+	collector.ServerOptions // KOHAKU_READ_HEADER_TIMEOUT, ..., KOHAKU_MAX_CONCURRENT_STREAMS
 
-	ReadHeaderTimeout    time.Duration `split_words:"true" default:"5s" desc:"longest time to read a request's headers"`
-	ReadTimeout          time.Duration `split_words:"true" default:"30s" desc:"longest time to read a whole request with its body"`
-	WriteTimeout         time.Duration `split_words:"true" default:"30s" desc:"longest time from the end of the headers to the answer written; more than the publish timeout"`
-	IdleTimeout          time.Duration `split_words:"true" default:"120s" desc:"how long an idle client connection is kept open"`
-	MaxConcurrentStreams int           `split_words:"true" default:"250" desc:"requests in flight on one HTTP/2 connection"`
-	ShutdownDelay        time.Duration `split_words:"true" default:"0s" desc:"after SIGTERM, time to keep serving while /readyz fails, so load balancers notice first"`
-	ShutdownTimeout      time.Duration `split_words:"true" default:"30s" desc:"after SIGTERM, longest wait for requests in flight to finish"`
+	ShutdownDelay   time.Duration `split_words:"true" default:"0s" desc:"after SIGTERM, time to keep serving while /readyz fails, so load balancers notice first"`
+	ShutdownTimeout time.Duration `split_words:"true" default:"30s" desc:"after SIGTERM, longest wait for requests in flight to finish"`
 
 	config.NATS
 	config.Log
 }
 
-// Validate reports the first invalid setting.
+// Validate reports every invalid setting: those of each part, and those that involve
+// several.
 func (c *Config) Validate() error {
-	if err := c.NATS.Validate(); err != nil {
-		return err
+	errs := []error{c.NATS.Validate()}
+	if c.Listen == "" {
+		errs = append(errs, errors.New("KOHAKU_LISTEN is empty"))
+	}
+	if c.AdminListen == "" {
+		errs = append(errs, errors.New("KOHAKU_ADMIN_LISTEN is empty"))
 	}
 	switch {
-	case c.Listen == "":
-		return errors.New("KOHAKU_LISTEN is empty")
-	case c.AdminListen == "":
-		return errors.New("KOHAKU_ADMIN_LISTEN is empty")
 	case (c.TLSCertFile == "") != (c.TLSKeyFile == ""):
-		return errors.New("KOHAKU_TLS_CERT_FILE and KOHAKU_TLS_KEY_FILE go together")
+		errs = append(errs, errors.New("KOHAKU_TLS_CERT_FILE and KOHAKU_TLS_KEY_FILE go together"))
 	case c.TLSClientCA != "" && c.TLSCertFile == "":
-		return errors.New("KOHAKU_TLS_CLIENT_CA needs KOHAKU_TLS_CERT_FILE and KOHAKU_TLS_KEY_FILE")
+		errs = append(errs, errors.New("KOHAKU_TLS_CLIENT_CA needs KOHAKU_TLS_CERT_FILE and KOHAKU_TLS_KEY_FILE"))
+	}
+	switch {
 	case c.BasicAuthPassword != "" && c.BasicAuthPasswordFile != "":
-		return errors.New("KOHAKU_BASIC_AUTH_PASSWORD and KOHAKU_BASIC_AUTH_PASSWORD_FILE exclude each other")
+		errs = append(errs, errors.New("KOHAKU_BASIC_AUTH_PASSWORD and KOHAKU_BASIC_AUTH_PASSWORD_FILE exclude each other"))
 	case c.BasicAuthUser == "" && (c.BasicAuthPassword != "" || c.BasicAuthPasswordFile != ""):
-		return errors.New("a Basic authentication password needs KOHAKU_BASIC_AUTH_USER")
+		errs = append(errs, errors.New("a Basic authentication password needs KOHAKU_BASIC_AUTH_USER"))
 	case c.BasicAuthUser != "" && c.BasicAuthPassword == "" && c.BasicAuthPasswordFile == "":
-		return errors.New("KOHAKU_BASIC_AUTH_USER needs KOHAKU_BASIC_AUTH_PASSWORD or KOHAKU_BASIC_AUTH_PASSWORD_FILE")
+		errs = append(errs, errors.New("KOHAKU_BASIC_AUTH_USER needs KOHAKU_BASIC_AUTH_PASSWORD or KOHAKU_BASIC_AUTH_PASSWORD_FILE"))
 	case strings.Contains(c.BasicAuthUser, ":"):
-		return errors.New("KOHAKU_BASIC_AUTH_USER must not contain a colon (RFC 7617)")
-	case c.MaxBodyBytes <= 0:
-		return fmt.Errorf("KOHAKU_MAX_BODY_BYTES must be positive, got %d", c.MaxBodyBytes)
-	case c.PublishTimeout <= 0:
-		return fmt.Errorf("KOHAKU_PUBLISH_TIMEOUT must be positive, got %s", c.PublishTimeout)
-	case c.RetryAfter <= 0:
-		return fmt.Errorf("KOHAKU_RETRY_AFTER must be positive, got %s", c.RetryAfter)
-	case c.ReadHeaderTimeout <= 0 || c.ReadTimeout <= 0 || c.IdleTimeout <= 0:
-		return errors.New("KOHAKU_READ_HEADER_TIMEOUT, KOHAKU_READ_TIMEOUT and KOHAKU_IDLE_TIMEOUT must be positive")
-	case c.WriteTimeout <= c.PublishTimeout:
-		return fmt.Errorf("KOHAKU_WRITE_TIMEOUT (%s) must exceed KOHAKU_PUBLISH_TIMEOUT (%s)", c.WriteTimeout, c.PublishTimeout)
-	case c.MaxConcurrentStreams < 1:
-		return fmt.Errorf("KOHAKU_MAX_CONCURRENT_STREAMS must be positive, got %d", c.MaxConcurrentStreams)
-	case c.ShutdownDelay < 0 || c.ShutdownTimeout <= 0:
-		return errors.New("KOHAKU_SHUTDOWN_DELAY must not be negative and KOHAKU_SHUTDOWN_TIMEOUT must be positive")
+		errs = append(errs, errors.New("KOHAKU_BASIC_AUTH_USER must not contain a colon (RFC 7617)"))
 	}
-	if err := collector.CheckWebhookPath(c.StatsWebhookPath); err != nil {
-		return fmt.Errorf("KOHAKU_STATS_WEBHOOK_PATH: %w", err)
+	errs = append(errs, c.Options.Validate(), c.ServerOptions.Validate())
+	if c.PublishTimeout > 0 && c.WriteTimeout <= c.PublishTimeout {
+		// The answer to a request that waited for its PubAck must still get out.
+		errs = append(errs, fmt.Errorf("KOHAKU_WRITE_TIMEOUT (%s) must exceed KOHAKU_PUBLISH_TIMEOUT (%s)", c.WriteTimeout, c.PublishTimeout))
 	}
-	return nil
+	if c.ShutdownDelay < 0 || c.ShutdownTimeout <= 0 {
+		errs = append(errs, errors.New("KOHAKU_SHUTDOWN_DELAY must not be negative and KOHAKU_SHUTDOWN_TIMEOUT must be positive"))
+	}
+	return errors.Join(errs...)
 }
 
 // BasicAuth returns the credential that the ingest routes require, nil when none is
@@ -195,8 +184,22 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
+	// The connection returns at once even when NATS is down and reconnects forever, so that
+	// the receiver can start before NATS and serves again by itself when NATS is back. Each
+	// reconnection makes ManageStream check the stream again; the first connection does not,
+	// since ManageStream's first attempt retries until NATS answers anyway.
 	reconnected := make(chan struct{}, 1)
-	nc, err := collector.Connect(cfg.NATSURL, "kohaku-receiver "+cfg.ReceiverID, log, reconnected)
+	var connects atomic.Int64
+	nc, err := stream.Connect(cfg.NATSURL, "kohaku-receiver "+cfg.ReceiverID, log, stream.RetryOnFailedConnect(),
+		stream.OnConnect(func() {
+			if connects.Add(1) == 1 {
+				return
+			}
+			select {
+			case reconnected <- struct{}{}:
+			default: // one pending check is enough
+			}
+		}))
 	if err != nil {
 		return err
 	}
@@ -207,14 +210,9 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		nc.Close()
 		return fmt.Errorf("jetstream: %w", err)
 	}
-	h, err := collector.NewHandler(nc, js, collector.Options{
-		ReceiverID:     cfg.ReceiverID,
-		MaxBodyBytes:   cfg.MaxBodyBytes,
-		PublishTimeout: cfg.PublishTimeout,
-		RetryAfter:     cfg.RetryAfter,
-		WebhookPath:    cfg.StatsWebhookPath,
-		BasicAuth:      auth,
-	}, log, reg)
+	o := cfg.Options
+	o.BasicAuth = auth
+	h, err := collector.NewHandler(nc, js, o, log, reg)
 	if err != nil {
 		nc.Close()
 		return err
@@ -225,16 +223,10 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		go collector.ManageStream(manageCtx, js, cfg.Stream(), reconnected, log)
 	}
 
-	srv := collector.NewServer(h, collector.ServerOptions{
-		TLS:                  tlsCfg,
-		ReadHeaderTimeout:    cfg.ReadHeaderTimeout,
-		ReadTimeout:          cfg.ReadTimeout,
-		WriteTimeout:         cfg.WriteTimeout,
-		IdleTimeout:          cfg.IdleTimeout,
-		MaxHeaderBytes:       64 << 10,
-		MaxConcurrentStreams: cfg.MaxConcurrentStreams,
-		Log:                  log,
-	})
+	so := cfg.ServerOptions
+	so.TLS = tlsCfg
+	so.MaxHeaderBytes = 64 << 10
+	srv := collector.NewServer(h, so, log)
 	adm := admin.Server(cfg.AdminListen, reg, h.Ready)
 
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -251,7 +243,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	// Tests and operators read the bound addresses from this line (ports may be 0).
 	log.Info("listening", "addr", ln.Addr().String(), "admin_addr", admLn.Addr().String(),
 		"tls", tlsCfg != nil, "client_certs", cfg.TLSClientCA != "", "receiver_id", cfg.ReceiverID,
-		"max_body_bytes", cfg.MaxBodyBytes, "webhook_path", cfg.StatsWebhookPath, "basic_auth", auth != nil)
+		"max_body_bytes", cfg.MaxBodyBytes, "webhook_path", cfg.WebhookPath, "basic_auth", auth != nil)
 
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- collector.Serve(srv, ln) }()

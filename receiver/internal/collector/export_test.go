@@ -13,3 +13,6 @@ func (h *Handler) Answer(w http.ResponseWriter, r *http.Request) int {
 	_, status := h.answer(w, r, rt)
 	return status
 }
+
+// WebhookPath exposes the path that h serves the stats webhook on.
+func (h *Handler) WebhookPath() string { return h.o.WebhookPath }

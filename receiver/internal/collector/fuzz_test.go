@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"kohaku/pkg/config"
 	"kohaku/pkg/sora"
 	"kohaku/receiver/internal/collector"
 )
@@ -73,7 +74,7 @@ func FuzzWebhook(f *testing.F) {
 
 	h := closedHandler(f)
 	f.Fuzz(func(t *testing.T, typ, contentType string, body []byte) {
-		w := fuzzAnswer(h, collector.DefaultWebhookPath, sora.HeaderWebhookType, typ, contentType, body)
+		w := fuzzAnswer(h, h.WebhookPath(), sora.HeaderWebhookType, typ, contentType, body)
 		if typ == "" {
 			typ = sora.BodyType(body)
 			if typ == "" {
@@ -138,9 +139,11 @@ func closedHandler(t testing.TB) *collector.Handler {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := collector.NewHandler(nc, js, collector.Options{
-		ReceiverID: "fuzz", MaxBodyBytes: 64 << 10, PublishTimeout: time.Second, RetryAfter: time.Second,
-	}, testLogger(), prometheus.NewRegistry())
+	o := collector.Options{ReceiverID: "fuzz", MaxBodyBytes: 64 << 10, PublishTimeout: time.Second, RetryAfter: time.Second}
+	if err := config.Defaults(&o); err != nil { // the default webhook path
+		t.Fatal(err)
+	}
+	h, err := collector.NewHandler(nc, js, o, testLogger(), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,23 +25,47 @@ import (
 // leaves it free so that a body under the limit always fits in one message.
 const headerReserve = 1024
 
-// Options configure a Handler.
+// Options configure a Handler. They are part of the receiver's configuration: each field is
+// the variable its tag names (KOHAKU_ prefixed), with its default there.
 type Options struct {
-	// ReceiverID names this instance in the Kohaku-Receiver header.
-	ReceiverID string
+	// ReceiverID names this instance in the Kohaku-Receiver header. NewHandler needs it;
+	// the receiver puts the host name in it when the variable is empty.
+	ReceiverID string `envconfig:"RECEIVER_ID" default:"" desc:"instance id sent in the Kohaku-Receiver header; empty means the host name"`
+	// WebhookPath is where the stats webhook is served. It must pass CheckWebhookPath.
+	WebhookPath string `envconfig:"STATS_WEBHOOK_PATH" default:"/stats-webhook" desc:"path of the stats webhook (POST, Sora 2025.1 and later); the stats exporter stays on /collector"`
 	// MaxBodyBytes is the largest body accepted; it is capped further by the NATS server's
 	// max payload once connected.
-	MaxBodyBytes int64
+	MaxBodyBytes int64 `split_words:"true" default:"4194304" desc:"largest request body; capped further by the NATS server's max payload"`
 	// PublishTimeout bounds the wait for a PubAck.
-	PublishTimeout time.Duration
+	PublishTimeout time.Duration `split_words:"true" default:"5s" desc:"longest wait for JetStream's acknowledgement before answering 503"`
 	// RetryAfter is sent with every 503.
-	RetryAfter time.Duration
-	// WebhookPath is where the stats webhook is served; empty means DefaultWebhookPath. It
-	// must pass CheckWebhookPath.
-	WebhookPath string
+	RetryAfter time.Duration `split_words:"true" default:"5s" desc:"Retry-After sent with 503, rounded up to whole seconds"`
 	// BasicAuth, when set, is the credential that both ingest routes require; GET /.ok
-	// stays open.
-	BasicAuth *BasicAuth
+	// stays open. It is no variable of its own: the receiver builds it from the
+	// KOHAKU_BASIC_AUTH_* variables.
+	BasicAuth *BasicAuth `ignored:"true"`
+}
+
+// Validate reports every invalid field of o, naming its variable. An empty ReceiverID is
+// valid configuration: it stands for the host name.
+func (o Options) Validate() error {
+	var errs []error
+	if o.MaxBodyBytes <= 0 {
+		errs = append(errs, fmt.Errorf("KOHAKU_MAX_BODY_BYTES must be positive, got %d", o.MaxBodyBytes))
+	}
+	if o.PublishTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("KOHAKU_PUBLISH_TIMEOUT must be positive, got %s", o.PublishTimeout))
+	}
+	if o.RetryAfter <= 0 {
+		errs = append(errs, fmt.Errorf("KOHAKU_RETRY_AFTER must be positive, got %s", o.RetryAfter))
+	}
+	if err := CheckWebhookPath(o.WebhookPath); err != nil {
+		errs = append(errs, fmt.Errorf("KOHAKU_STATS_WEBHOOK_PATH: %w", err))
+	}
+	if o.BasicAuth != nil {
+		errs = append(errs, o.BasicAuth.validate())
+	}
+	return errors.Join(errs...)
 }
 
 // Handler serves the stats exporter on POST /collector, the stats webhook on POST
@@ -59,27 +83,21 @@ type Handler struct {
 	draining atomic.Bool
 }
 
-// NewHandler returns a Handler publishing through js on nc and registering its metrics
-// with reg.
+// NewHandler returns a Handler publishing through js on nc. It fails unless o is valid
+// (Options.Validate) with a ReceiverID. It logs to log (nothing when nil) and registers its
+// metrics with reg (a registry of its own when nil).
 func NewHandler(nc *nats.Conn, js jetstream.JetStream, o Options, log *slog.Logger, reg prometheus.Registerer) (*Handler, error) {
-	switch {
-	case o.ReceiverID == "":
+	if o.ReceiverID == "" {
 		return nil, errors.New("collector: empty receiver id")
-	case o.MaxBodyBytes <= 0:
-		return nil, fmt.Errorf("collector: max body bytes must be positive, got %d", o.MaxBodyBytes)
-	case o.PublishTimeout <= 0:
-		return nil, fmt.Errorf("collector: publish timeout must be positive, got %s", o.PublishTimeout)
 	}
-	if o.WebhookPath == "" {
-		o.WebhookPath = DefaultWebhookPath
+	if err := o.Validate(); err != nil {
+		return nil, err
 	}
-	if err := CheckWebhookPath(o.WebhookPath); err != nil {
-		return nil, fmt.Errorf("collector: %w", err)
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
-	if o.BasicAuth != nil {
-		if err := o.BasicAuth.validate(); err != nil {
-			return nil, err
-		}
+	if reg == nil {
+		reg = prometheus.NewRegistry()
 	}
 	h := &Handler{nc: nc, js: js, o: o, auth: newCredential(o.BasicAuth), log: log}
 	h.m = newMetrics(reg, h)

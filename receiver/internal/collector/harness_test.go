@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"kohaku/pkg/config"
 	"kohaku/pkg/embedded"
 	"kohaku/pkg/fixtures"
 	"kohaku/pkg/sora"
@@ -68,6 +69,7 @@ type receiver struct {
 	srv    *http.Server
 	reg    *prometheus.Registry
 	url    string // base URL, no trailing slash
+	hook   string // the webhook path
 	client *http.Client
 	tr     *http.Transport
 }
@@ -94,14 +96,18 @@ func startReceiver(t testing.TB, m mode, edits ...func(*setup)) *receiver {
 	for _, e := range edits {
 		e(&s)
 	}
-	r := &receiver{t: t, mode: m, reg: prometheus.NewRegistry()}
+	// What the test left zero takes the receiver's default, as with an unset variable.
+	if err := config.Defaults(&s.opts); err != nil {
+		t.Fatal(err)
+	}
+	r := &receiver{t: t, mode: m, reg: prometheus.NewRegistry(), hook: s.opts.WebhookPath}
 	if s.natsURL == "" {
 		r.nats = testenv.NATS(t)
 		s.natsURL = r.nats.URL()
 	}
 	log := testLogger()
 	var err error
-	r.nc, err = collector.Connect(s.natsURL, "receiver-test", log, make(chan struct{}, 1))
+	r.nc, err = stream.Connect(s.natsURL, "receiver-test", log, stream.RetryOnFailedConnect())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +159,7 @@ func startReceiver(t testing.TB, m mode, edits ...func(*setup)) *receiver {
 	}
 	r.client = &http.Client{Transport: r.tr, Timeout: 30 * time.Second}
 
-	r.srv = collector.NewServer(r.h, s.server)
+	r.srv = collector.NewServer(r.h, s.server, nil)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -217,10 +223,10 @@ func (r *receiver) request(typ string, body io.Reader) *http.Request {
 	return r.requestTo(collector.CollectorPath, sora.HeaderExporterType, typ, body)
 }
 
-// webhookRequest returns a POST to the default webhook path.
+// webhookRequest returns a POST to the webhook path.
 func (r *receiver) webhookRequest(typ string, body io.Reader) *http.Request {
 	r.t.Helper()
-	return r.requestTo(collector.DefaultWebhookPath, sora.HeaderWebhookType, typ, body)
+	return r.requestTo(r.hook, sora.HeaderWebhookType, typ, body)
 }
 
 // requestTo returns a JSON POST to path with header set to typ when typ is not empty.

@@ -8,12 +8,11 @@ import (
 	"kohaku/pkg/sora"
 )
 
-// Paths of the ingest routes. The stats exporter's is fixed by Sora's stats_collector_url
-// convention; the stats webhook's is configurable (KOHAKU_STATS_WEBHOOK_PATH).
+// Paths of the fixed routes. The stats exporter's is fixed by Sora's stats_collector_url
+// convention; the stats webhook's is configurable (Options.WebhookPath).
 const (
-	CollectorPath      = "/collector"
-	DefaultWebhookPath = "/stats-webhook"
-	okPath             = "/.ok"
+	CollectorPath = "/collector"
+	okPath        = "/.ok"
 )
 
 // route is one ingest route: the header that names the type of its bodies, the types it

@@ -2,36 +2,52 @@ package collector
 
 import (
 	"crypto/tls"
-	"log"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"time"
 )
 
-// ServerOptions harden the HTTP server against slow and abusive clients.
+// ServerOptions harden the HTTP server against slow and abusive clients. The timeouts and
+// MaxConcurrentStreams are part of the receiver's configuration, like Options.
 type ServerOptions struct {
 	// TLS, when set, serves h2 (by ALPN) and HTTP/1.1 over TLS; when nil the server speaks
-	// HTTP/1.1 and h2c with prior knowledge on the same port.
-	TLS *tls.Config
+	// HTTP/1.1 and h2c with prior knowledge on the same port. The receiver builds it with
+	// TLSConfig from its KOHAKU_TLS_* variables.
+	TLS *tls.Config `ignored:"true"`
 	// ReadHeaderTimeout bounds reading a request's headers, ReadTimeout the whole request
 	// with its body, WriteTimeout the time until the answer is written (it must exceed the
 	// publish timeout), IdleTimeout a connection's wait for its next request.
-	ReadHeaderTimeout time.Duration
-	ReadTimeout       time.Duration
-	WriteTimeout      time.Duration
-	IdleTimeout       time.Duration
-	// MaxHeaderBytes bounds a request's header size.
-	MaxHeaderBytes int
+	ReadHeaderTimeout time.Duration `split_words:"true" default:"5s" desc:"longest time to read a request's headers"`
+	ReadTimeout       time.Duration `split_words:"true" default:"30s" desc:"longest time to read a whole request with its body"`
+	WriteTimeout      time.Duration `split_words:"true" default:"30s" desc:"longest time from the end of the headers to the answer written; more than the publish timeout"`
+	IdleTimeout       time.Duration `split_words:"true" default:"120s" desc:"how long an idle client connection is kept open"`
 	// MaxConcurrentStreams bounds the requests in flight on one HTTP/2 connection.
-	MaxConcurrentStreams int
-	// Log receives the server's own errors (handshake failures, bad frames) at Debug:
-	// they are the clients' problem and can be many.
-	Log *slog.Logger
+	MaxConcurrentStreams int `split_words:"true" default:"250" desc:"requests in flight on one HTTP/2 connection"`
+	// MaxHeaderBytes bounds a request's header size; zero means net/http's default. It is
+	// no variable: the receiver sets it.
+	MaxHeaderBytes int `ignored:"true"`
 }
 
-// NewServer returns the HTTP server for h. Serve it with Serve.
-func NewServer(h http.Handler, o ServerOptions) *http.Server {
+// Validate reports every invalid field of o, naming its variable. That WriteTimeout exceeds
+// the publish timeout is the receiver's check, which knows both.
+func (o ServerOptions) Validate() error {
+	var errs []error
+	if o.ReadHeaderTimeout <= 0 || o.ReadTimeout <= 0 || o.IdleTimeout <= 0 {
+		errs = append(errs, errors.New("KOHAKU_READ_HEADER_TIMEOUT, KOHAKU_READ_TIMEOUT and KOHAKU_IDLE_TIMEOUT must be positive"))
+	}
+	if o.MaxConcurrentStreams < 1 {
+		errs = append(errs, fmt.Errorf("KOHAKU_MAX_CONCURRENT_STREAMS must be positive, got %d", o.MaxConcurrentStreams))
+	}
+	return errors.Join(errs...)
+}
+
+// NewServer returns the HTTP server for h, trusting o to be valid. The server's own errors
+// (handshake failures, bad frames) go to log at Debug, since they are the clients' problem
+// and can be many; nowhere when log is nil. Serve it with Serve.
+func NewServer(h http.Handler, o ServerOptions, log *slog.Logger) *http.Server {
 	var p http.Protocols
 	p.SetHTTP1(true)
 	if o.TLS != nil {
@@ -55,11 +71,10 @@ func NewServer(h http.Handler, o ServerOptions) *http.Server {
 			MaxDecoderHeaderTableSize: 4096,
 		},
 	}
-	if o.Log != nil {
-		srv.ErrorLog = slog.NewLogLogger(o.Log.Handler(), slog.LevelDebug)
-	} else {
-		srv.ErrorLog = log.New(discard{}, "", 0)
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
+	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelDebug)
 	return srv
 }
 
@@ -72,7 +87,3 @@ func Serve(srv *http.Server, ln net.Listener) error {
 	}
 	return srv.Serve(ln)
 }
-
-type discard struct{}
-
-func (discard) Write(p []byte) (int, error) { return len(p), nil }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"kohaku/pkg/config"
 	"kohaku/pkg/sora"
 	"kohaku/pkg/stream"
 	"kohaku/receiver/internal/collector"
@@ -69,7 +70,7 @@ func TestWebhookSameBodyOverHTTP1ThenHTTP2IsStoredOnce(t *testing.T) {
 				tr1.TLSClientConfig.NextProtos = []string{"http/1.1"} // the clone offers h2 too
 			}
 			t.Cleanup(tr1.CloseIdleConnections)
-			viaH1 := &receiver{t: t, mode: h1, reg: r.reg, url: r.url, client: &http.Client{Transport: tr1, Timeout: 30 * time.Second}}
+			viaH1 := &receiver{t: t, mode: h1, reg: r.reg, url: r.url, hook: r.hook, client: &http.Client{Transport: tr1, Timeout: 30 * time.Second}}
 
 			body := webhookFixtures(t)[0].Body
 			first, second := viaH1.postWebhook(sora.TypeConnectionRTC, body), r.postWebhook(sora.TypeConnectionRTC, body)
@@ -197,7 +198,7 @@ func TestWebhookPathIsConfigurable(t *testing.T) {
 		want       int
 	}{
 		{"configured path", "/sora/stats_webhook-1", http.StatusNoContent},
-		{"default path", collector.DefaultWebhookPath, http.StatusNotFound},
+		{"default path", "/stats-webhook", http.StatusNotFound},
 		{"configured path with a trailing slash", "/sora/stats_webhook-1/", http.StatusNotFound},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -233,6 +234,9 @@ func TestNewHandlerRefusesBadOptions(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			o := collector.Options{ReceiverID: "test", MaxBodyBytes: 1 << 20, PublishTimeout: time.Second, RetryAfter: time.Second}
+			if err := config.Defaults(&o); err != nil { // the default webhook path
+				t.Fatal(err)
+			}
 			tc.edit(&o)
 			// Options are checked before the connection is used.
 			_, err := collector.NewHandler(nil, nil, o, testLogger(), nil)

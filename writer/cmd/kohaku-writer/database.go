@@ -37,7 +37,7 @@ func openPool(ctx context.Context, url string) (*pgxpool.Pool, error) {
 // prepareDatabase creates the database when it does not exist and applies the schema
 // migrations. With keepTrying it waits, with backoff, while the database cannot be reached.
 func prepareDatabase(ctx context.Context, cfg Config, pool *pgxpool.Pool, keepTrying bool, log *slog.Logger) error {
-	opts := cfg.schemaOptions()
+	opts := cfg.Timescale
 	opts.Logger = log
 	b := retry.Backoff{Min: 250 * time.Millisecond, Max: 5 * time.Second}
 	created := false

@@ -41,7 +41,7 @@ func importFiles(ctx context.Context, cfg Config, files []string, log *slog.Logg
 			return fail(err)
 		}
 	}
-	st := store.New(pool, prometheus.NewRegistry(), log)
+	st := store.New(pool, log, prometheus.NewRegistry())
 	o := importer.Options{
 		BatchSize:    cfg.BatchSize,
 		WriteTimeout: cfg.WriteTimeout,

@@ -29,52 +29,40 @@ import (
 	"kohaku/pkg/config"
 	"kohaku/pkg/logging"
 	"kohaku/schema"
+	"kohaku/writer/internal/ingest"
 )
 
-// Config is the writer's configuration, read from KOHAKU_* environment variables.
+// Config is the writer's configuration, read from KOHAKU_* environment variables. The
+// consumer's and the schema's parts are their packages' Options, which carry the tags.
 type Config struct {
 	config.NATS
 	config.Log
 
-	DatabaseURL   string        `split_words:"true" default:"postgres://postgres@127.0.0.1:5432/kohaku?sslmode=disable" desc:"PostgreSQL database to write; created at start when missing and KOHAKU_MIGRATE is true"`
-	AdminListen   string        `split_words:"true" default:":5892" desc:"address of /healthz, /readyz and /metrics"`
-	BatchSize     int           `split_words:"true" default:"500" desc:"most messages written in one transaction"`
-	BatchWait     time.Duration `split_words:"true" default:"200ms" desc:"how long a batch waits for more messages after its first"`
-	MaxAckPending int           `split_words:"true" default:"2000" desc:"most messages delivered to all writers and not yet acknowledged"`
-	AckWait       time.Duration `split_words:"true" default:"30s" desc:"time after which JetStream delivers an unacknowledged message again"`
-	WriteTimeout  time.Duration `split_words:"true" default:"1m" desc:"longest attempt to write one batch before it is retried"`
-	Migrate       bool          `default:"true" desc:"apply the schema migrations at start"`
+	DatabaseURL string `split_words:"true" default:"postgres://postgres@127.0.0.1:5432/kohaku?sslmode=disable" desc:"PostgreSQL database to write; created at start when missing and KOHAKU_MIGRATE is true"`
+	AdminListen string `split_words:"true" default:":5892" desc:"address of /healthz, /readyz and /metrics"`
+
+	ingest.Options // KOHAKU_BATCH_SIZE, KOHAKU_BATCH_WAIT, KOHAKU_MAX_ACK_PENDING, KOHAKU_ACK_WAIT, KOHAKU_WRITE_TIMEOUT
+
+	Migrate bool `default:"true" desc:"apply the schema migrations at start"`
 
 	EmbeddedNATS       bool   `envconfig:"EMBEDDED_NATS" default:"false" desc:"run the JetStream server inside the writer (single machine); KOHAKU_NATS_URL is then not used"`
 	EmbeddedNATSListen string `envconfig:"EMBEDDED_NATS_LISTEN" default:"127.0.0.1:4222" desc:"client address of the embedded JetStream server"`
 	EmbeddedNATSDir    string `envconfig:"EMBEDDED_NATS_DIR" default:"kohaku-nats" desc:"directory of the embedded JetStream server's data"`
 
-	ChunkInterval time.Duration `split_words:"true" default:"24h" desc:"TimescaleDB: time range of one chunk"`
-	CompressAfter time.Duration `split_words:"true" default:"192h" desc:"TimescaleDB: age after which chunks are compressed; must exceed KOHAKU_STREAM_MAX_AGE"`
-	RetainFor     time.Duration `split_words:"true" default:"1440h" desc:"TimescaleDB: age after which chunks are dropped"`
+	Timescale // KOHAKU_CHUNK_INTERVAL, KOHAKU_COMPRESS_AFTER, KOHAKU_RETAIN_FOR
 }
 
-// Validate reports every invalid field.
+// Timescale is schema.Options under a name of its own: Config embeds ingest.Options, and two
+// embedded fields cannot both be named Options.
+type Timescale = schema.Options
+
+// Validate reports every invalid field: those of each part, and those that involve several.
 func (c Config) Validate() error {
-	errs := []error{c.NATS.Validate(), c.schemaOptions().Validate()}
+	errs := []error{c.NATS.Validate(), c.Timescale.Validate()}
 	if c.DatabaseURL == "" {
 		errs = append(errs, errors.New("KOHAKU_DATABASE_URL is empty"))
 	}
-	if c.BatchSize < 1 {
-		errs = append(errs, fmt.Errorf("KOHAKU_BATCH_SIZE must be at least 1, got %d", c.BatchSize))
-	}
-	if c.BatchWait < 0 {
-		errs = append(errs, fmt.Errorf("KOHAKU_BATCH_WAIT must not be negative, got %s", c.BatchWait))
-	}
-	if c.MaxAckPending < c.BatchSize {
-		errs = append(errs, fmt.Errorf("KOHAKU_MAX_ACK_PENDING (%d) must be at least KOHAKU_BATCH_SIZE (%d)", c.MaxAckPending, c.BatchSize))
-	}
-	if c.AckWait < time.Second {
-		errs = append(errs, fmt.Errorf("KOHAKU_ACK_WAIT must be at least 1s, got %s", c.AckWait))
-	}
-	if c.WriteTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("KOHAKU_WRITE_TIMEOUT must be positive, got %s", c.WriteTimeout))
-	}
+	errs = append(errs, c.Options.Validate())
 	if c.CompressAfter <= c.StreamMaxAge {
 		// A redelivered or replayed message would land in a compressed chunk, where the
 		// duplicate check and the insert are slow, or fail on older TimescaleDB.
@@ -88,10 +76,6 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("KOHAKU_STREAM_REPLICAS must be 1 with the embedded JetStream server, got %d", c.StreamReplicas))
 	}
 	return errors.Join(errs...)
-}
-
-func (c Config) schemaOptions() schema.Options {
-	return schema.Options{ChunkInterval: c.ChunkInterval, CompressAfter: c.CompressAfter, RetainFor: c.RetainFor}
 }
 
 func main() {

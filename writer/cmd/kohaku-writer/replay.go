@@ -98,19 +98,12 @@ func replay(ctx context.Context, cfg Config, r replayRange, log *slog.Logger, st
 			return fail(err)
 		}
 	}
-	st := store.New(pool, prometheus.NewRegistry(), log)
-	o := ingest.ReplayOptions{
-		Since:        r.since,
-		Until:        r.until,
-		BatchSize:    cfg.BatchSize,
-		BatchWait:    cfg.BatchWait,
-		WriteTimeout: cfg.WriteTimeout,
-		Logger:       log,
-	}
+	st := store.New(pool, log, prometheus.NewRegistry())
+	o := ingest.ReplayOptions{Options: cfg.Options, Since: r.since, Until: r.until}
 	if logging.IsTerminal(stderr) {
 		o.Progress = stderr
 	}
-	stats, err := ingest.Replay(ctx, js, st, o)
+	stats, err := ingest.Replay(ctx, js, st, o, log)
 	if err != nil || stats.RowsFrom.IsZero() {
 		return stats, err
 	}

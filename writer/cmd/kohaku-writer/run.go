@@ -99,21 +99,13 @@ func runWriter(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 	}
 
-	st := store.New(pool, reg, log)
-	c, err := ingest.New(js, st, ingest.Options{
-		BatchSize:     cfg.BatchSize,
-		BatchWait:     cfg.BatchWait,
-		MaxAckPending: cfg.MaxAckPending,
-		AckWait:       cfg.AckWait,
-		WriteTimeout:  cfg.WriteTimeout,
-		Logger:        log,
-		Registerer:    reg,
-	})
+	st := store.New(pool, log, reg)
+	c, err := ingest.New(js, st, cfg.Options, log, reg)
 	if err != nil {
 		return err
 	}
 	rd.consumer.Store(c)
-	log.Info("kohaku-writer running", "stream", stream.Name, "consumer", stream.Consumer, "nats", natsURL,
+	log.Info("running", "stream", stream.Name, "consumer", stream.Consumer, "nats", natsURL,
 		"batch_size", cfg.BatchSize, "batch_wait", cfg.BatchWait)
 	err = c.Run(ctx)
 	log.Info("kohaku-writer stopped")

@@ -37,7 +37,7 @@ type db struct {
 func newDB(t *testing.T) db {
 	t.Helper()
 	pool := writertest.Pool(t, writertest.Database(t))
-	return db{pool: pool, store: store.New(pool, prometheus.NewRegistry(), writertest.Logger(t))}
+	return db{pool: pool, store: store.New(pool, writertest.Logger(t), prometheus.NewRegistry())}
 }
 
 func (d db) counts(t *testing.T) writertest.Counts {

@@ -79,9 +79,9 @@ func BenchmarkWriterVsRawCopy(b *testing.B) {
 // every message of the stream.
 func drain(b *testing.B, js *writertest.JetStream, pool *pgxpool.Pool, durable string, batchSize int) {
 	reg := prometheus.NewRegistry()
-	c, err := ingest.New(js.JS, store.New(pool, reg, writertest.Logger(b)), ingest.Options{
-		Durable: durable, BatchSize: batchSize, BatchWait: 50 * time.Millisecond, Registerer: reg, Logger: writertest.Logger(b),
-	})
+	o := ingest.Options{Durable: durable, BatchSize: batchSize, BatchWait: 50 * time.Millisecond}
+	defaults(b, &o)
+	c, err := ingest.New(js.JS, store.New(pool, writertest.Logger(b), reg), o, writertest.Logger(b), reg)
 	if err != nil {
 		b.Fatal(err)
 	}

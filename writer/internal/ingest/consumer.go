@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -16,88 +17,68 @@ import (
 	"kohaku/writer/internal/store"
 )
 
-// Options configure a Consumer. Zero fields take the defaults named.
+// Options configure a Consumer, and Replay with ReplayOptions. BatchSize to WriteTimeout are
+// part of the writer's configuration: each is the variable its tag names (KOHAKU_
+// prefixed), with its default there. The fields after them are no configuration: tests and
+// benchmarks change them, and zero takes the value named.
 type Options struct {
-	// Durable is the name of the durable consumer, stream.Consumer ("kohaku-writer") by
-	// default; writers with the same name share the messages.
-	Durable string
-	// BatchSize is the most messages written in one transaction (500).
-	BatchSize int
-	// BatchWait is how long a batch waits for more messages after its first (200ms).
-	BatchWait time.Duration
+	// BatchSize is the most messages written in one transaction.
+	BatchSize int `split_words:"true" default:"500" desc:"most messages written in one transaction"`
+	// BatchWait is how long a batch waits for more messages after its first.
+	BatchWait time.Duration `split_words:"true" default:"200ms" desc:"how long a batch waits for more messages after its first"`
 	// MaxAckPending is the most messages delivered to all writers of the consumer and
-	// not yet acknowledged (4 * BatchSize).
-	MaxAckPending int
+	// not yet acknowledged.
+	MaxAckPending int `split_words:"true" default:"2000" desc:"most messages delivered to all writers and not yet acknowledged"`
 	// AckWait is how long JetStream waits for an acknowledgement before it delivers a
-	// message again (30s).
-	AckWait time.Duration
+	// message again.
+	AckWait time.Duration `split_words:"true" default:"30s" desc:"time after which JetStream delivers an unacknowledged message again"`
+	// WriteTimeout bounds one attempt to write a batch.
+	WriteTimeout time.Duration `split_words:"true" default:"1m" desc:"longest attempt to write one batch before it is retried"`
+
+	// Durable is the name of the durable consumer, stream.Consumer ("kohaku-writer") when
+	// empty; writers with the same name share the messages.
+	Durable string `ignored:"true"`
 	// RetryMin and RetryMax bound the backoff between attempts to write a batch (100ms, 5s).
-	RetryMin, RetryMax time.Duration
-	// WriteTimeout bounds one attempt to write a batch (1m).
-	WriteTimeout time.Duration
+	RetryMin, RetryMax time.Duration `ignored:"true"`
 	// LagEvery is how often the consumer's state is read for the lag metrics (5s).
-	LagEvery time.Duration
-	// Logger receives what the consumer does (discarded when nil).
-	Logger *slog.Logger
-	// Registerer takes the consumer's metrics (a new registry when nil).
-	Registerer prometheus.Registerer
+	LagEvery time.Duration `ignored:"true"`
 }
 
-func (o Options) withDefaults() Options {
-	if o.Durable == "" {
-		o.Durable = stream.Consumer
-	}
-	if o.BatchSize == 0 {
-		o.BatchSize = 500
-	}
-	if o.BatchWait == 0 {
-		o.BatchWait = 200 * time.Millisecond
-	}
-	if o.MaxAckPending == 0 {
-		o.MaxAckPending = 4 * o.BatchSize
-	}
-	if o.AckWait == 0 {
-		o.AckWait = 30 * time.Second
-	}
-	if o.RetryMin == 0 {
-		o.RetryMin = 100 * time.Millisecond
-	}
-	if o.RetryMax == 0 {
-		o.RetryMax = 5 * time.Second
-	}
-	if o.WriteTimeout == 0 {
-		o.WriteTimeout = time.Minute
-	}
-	if o.LagEvery == 0 {
-		o.LagEvery = 5 * time.Second
-	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
-	if o.Registerer == nil {
-		o.Registerer = prometheus.NewRegistry()
-	}
-	return o
-}
-
-// Validate reports the first invalid field of o, after defaults.
+// Validate reports every invalid configuration field of o, naming its variable.
 func (o Options) Validate() error {
-	switch {
-	case o.BatchSize < 1:
-		return fmt.Errorf("ingest: BatchSize must be at least 1, got %d", o.BatchSize)
-	case o.BatchWait < 0:
-		return fmt.Errorf("ingest: BatchWait must not be negative, got %s", o.BatchWait)
-	case o.MaxAckPending < o.BatchSize:
-		// Fewer could never fill a batch: every batch would wait for BatchWait.
-		return fmt.Errorf("ingest: MaxAckPending (%d) must be at least BatchSize (%d)", o.MaxAckPending, o.BatchSize)
-	case o.AckWait < time.Second:
-		return fmt.Errorf("ingest: AckWait must be at least 1s, got %s", o.AckWait)
-	case o.RetryMin <= 0 || o.RetryMax < o.RetryMin:
-		return fmt.Errorf("ingest: want 0 < RetryMin (%s) <= RetryMax (%s)", o.RetryMin, o.RetryMax)
-	case o.WriteTimeout <= 0:
-		return fmt.Errorf("ingest: WriteTimeout must be positive, got %s", o.WriteTimeout)
+	var errs []error
+	if o.BatchSize < 1 {
+		errs = append(errs, fmt.Errorf("KOHAKU_BATCH_SIZE must be at least 1, got %d", o.BatchSize))
 	}
-	return nil
+	if o.BatchWait < 0 {
+		errs = append(errs, fmt.Errorf("KOHAKU_BATCH_WAIT must not be negative, got %s", o.BatchWait))
+	}
+	if o.MaxAckPending < o.BatchSize {
+		// Fewer could never fill a batch: every batch would wait for BatchWait.
+		errs = append(errs, fmt.Errorf("KOHAKU_MAX_ACK_PENDING (%d) must be at least KOHAKU_BATCH_SIZE (%d)", o.MaxAckPending, o.BatchSize))
+	}
+	if o.AckWait < time.Second {
+		errs = append(errs, fmt.Errorf("KOHAKU_ACK_WAIT must be at least 1s, got %s", o.AckWait))
+	}
+	if o.WriteTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("KOHAKU_WRITE_TIMEOUT must be positive, got %s", o.WriteTimeout))
+	}
+	return errors.Join(errs...)
+}
+
+// prepare validates o and gives its zero non-configuration fields their values.
+func (o Options) prepare() (Options, error) {
+	if err := o.Validate(); err != nil {
+		return o, err
+	}
+	o.Durable = cmp.Or(o.Durable, stream.Consumer)
+	o.RetryMin = cmp.Or(o.RetryMin, 100*time.Millisecond)
+	o.RetryMax = cmp.Or(o.RetryMax, 5*time.Second)
+	o.LagEvery = cmp.Or(o.LagEvery, 5*time.Second)
+	if o.RetryMin <= 0 || o.RetryMax < o.RetryMin {
+		return o, fmt.Errorf("ingest: want 0 < RetryMin (%s) <= RetryMax (%s)", o.RetryMin, o.RetryMax)
+	}
+	return o, nil
 }
 
 // Consumer pulls from the durable consumer and writes what it pulls. Each message is
@@ -116,14 +97,21 @@ type Consumer struct {
 	stalled atomic.Pointer[error] // why the held batch cannot be written, nil when it can
 }
 
-// New returns a Consumer of the KOHAKU stream in js writing to st. It fails on invalid
-// options. Nothing happens until Run.
-func New(js jetstream.JetStream, st *store.Store, o Options) (*Consumer, error) {
-	o = o.withDefaults()
-	if err := o.Validate(); err != nil {
+// New returns a Consumer of the KOHAKU stream in js writing to st. It fails unless o is
+// valid (Options.Validate). It logs to log (nothing when nil) and registers its metrics with
+// reg (a registry of its own when nil). Nothing happens until Run.
+func New(js jetstream.JetStream, st *store.Store, o Options, log *slog.Logger, reg prometheus.Registerer) (*Consumer, error) {
+	o, err := o.prepare()
+	if err != nil {
 		return nil, err
 	}
-	c := &Consumer{js: js, st: st, o: o, m: newMetrics(o.Registerer), log: o.Logger.With("consumer", o.Durable)}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	c := &Consumer{js: js, st: st, o: o, m: newMetrics(reg), log: log.With("consumer", o.Durable)}
 	c.r = &retrier{st: st, log: c.log, min: o.RetryMin, max: o.RetryMax, timeout: o.WriteTimeout, stalled: c.setStalled}
 	return c, nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"kohaku/pkg/config"
 	"kohaku/pkg/fixtures"
 	"kohaku/pkg/normalize"
 	"kohaku/pkg/stream"
@@ -45,15 +46,15 @@ type writer struct {
 	done chan error
 }
 
-// start runs a Consumer with o (a fresh registry and the test's logger) until the test
-// ends, then stops it and checks that Run returned nil.
+// start runs a Consumer with o, its zero fields at their defaults, (a fresh registry and
+// the test's logger) until the test ends, then stops it and checks that Run returned nil.
 func (e *env) start(t *testing.T, o ingest.Options) *writer {
 	t.Helper()
 	w := &writer{reg: prometheus.NewRegistry(), done: make(chan error, 1)}
-	o.Logger = writertest.Logger(t)
-	o.Registerer = w.reg
-	st := store.New(e.pool, w.reg, o.Logger)
-	c, err := ingest.New(e.js.JS, st, o)
+	defaults(t, &o)
+	log := writertest.Logger(t)
+	st := store.New(e.pool, log, w.reg)
+	c, err := ingest.New(e.js.JS, st, o, log, w.reg)
 	if err != nil {
 		t.Fatalf("ingest.New: %v", err)
 	}
@@ -72,6 +73,15 @@ func (e *env) start(t *testing.T, o ingest.Options) *writer {
 		}
 	})
 	return w
+}
+
+// defaults sets the zero fields of the options that o points to from their default tags, as
+// the writer's environment would.
+func defaults(t testing.TB, o any) {
+	t.Helper()
+	if err := config.Defaults(o); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // publish publishes msgs and returns their stream sequences.
@@ -230,12 +240,12 @@ func TestReplay(t *testing.T) {
 			if tt.fresh {
 				pool = writertest.Pool(t, writertest.Database(t))
 			}
-			st := store.New(pool, prometheus.NewRegistry(), writertest.Logger(t))
+			st := store.New(pool, writertest.Logger(t), prometheus.NewRegistry())
 			var progress lines
-			stats, err := ingest.Replay(context.Background(), e.js.JS, st, ingest.ReplayOptions{
-				Since: start, Until: tt.until, BatchSize: 7, Progress: &progress, ProgressEvery: 5 * time.Millisecond,
-				Logger: writertest.Logger(t),
-			})
+			o := ingest.ReplayOptions{Options: ingest.Options{BatchSize: 7}, Since: start, Until: tt.until,
+				Progress: &progress, ProgressEvery: 5 * time.Millisecond}
+			defaults(t, &o)
+			stats, err := ingest.Replay(context.Background(), e.js.JS, st, o, writertest.Logger(t))
 			if err != nil {
 				t.Fatalf("Replay: %v", err)
 			}
@@ -277,16 +287,20 @@ func TestReplay(t *testing.T) {
 	}
 
 	t.Run("nothing in the period", func(t *testing.T) {
-		st := store.New(e.pool, prometheus.NewRegistry(), writertest.Logger(t))
-		stats, err := ingest.Replay(context.Background(), e.js.JS, st, ingest.ReplayOptions{Since: start, Until: start.Add(time.Minute)})
+		st := store.New(e.pool, writertest.Logger(t), prometheus.NewRegistry())
+		o := ingest.ReplayOptions{Since: start, Until: start.Add(time.Minute)}
+		defaults(t, &o)
+		stats, err := ingest.Replay(context.Background(), e.js.JS, st, o, nil)
 		if err != nil || stats.Messages != 0 {
 			t.Errorf("Replay = %+v, %v; want nothing done", stats, err)
 		}
 	})
 
 	t.Run("nothing since", func(t *testing.T) {
-		st := store.New(e.pool, prometheus.NewRegistry(), writertest.Logger(t))
-		stats, err := ingest.Replay(context.Background(), e.js.JS, st, ingest.ReplayOptions{Since: time.Now().Add(time.Hour)})
+		st := store.New(e.pool, writertest.Logger(t), prometheus.NewRegistry())
+		o := ingest.ReplayOptions{Since: time.Now().Add(time.Hour)}
+		defaults(t, &o)
+		stats, err := ingest.Replay(context.Background(), e.js.JS, st, o, nil)
 		if err != nil || stats.Messages != 0 {
 			t.Errorf("Replay = %+v, %v; want nothing done", stats, err)
 		}
@@ -500,7 +514,7 @@ func TestRedeliveryAfterAckWait(t *testing.T) {
 	if len(items) != len(msgs) {
 		t.Fatalf("fetched %d messages, want %d", len(items), len(msgs))
 	}
-	if _, err := store.New(e.pool, prometheus.NewRegistry(), writertest.Logger(t)).Write(ctx, items); err != nil {
+	if _, err := store.New(e.pool, writertest.Logger(t), prometheus.NewRegistry()).Write(ctx, items); err != nil {
 		t.Fatal(err)
 	}
 	writertest.WaitCounts(t, e.pool, want, time.Second)

@@ -17,24 +17,20 @@ import (
 	"kohaku/writer/internal/store"
 )
 
-// ReplayOptions configure Replay. Zero fields take the defaults named.
+// ReplayOptions configure Replay.
 type ReplayOptions struct {
+	// Options batch and retry as the Consumer does; MaxAckPending, AckWait, Durable and
+	// LagEvery are not used, although Options must be valid.
+	Options
 	// Since is the time of the first message to replay (its arrival in the stream).
 	Since time.Time
 	// Until, when set, is the time after which no message is replayed. Replay also
 	// stops at the last message that the stream held when it started.
 	Until time.Time
-	// BatchSize and BatchWait batch as in Options (500, 200ms).
-	BatchSize int
-	BatchWait time.Duration
-	// RetryMin, RetryMax and WriteTimeout are as in Options (100ms, 5s, 1m).
-	RetryMin, RetryMax, WriteTimeout time.Duration
 	// Progress, when set, receives a progress line at the start and every ProgressEvery
-	// (1s); the summary line is the caller's (ReplayStats.Summary).
+	// (1s when zero); the summary line is the caller's (ReplayStats.Summary).
 	Progress      io.Writer
 	ProgressEvery time.Duration
-	// Logger receives what Replay does (discarded when nil).
-	Logger *slog.Logger
 }
 
 // ReplayStats tells what a replay did.
@@ -74,14 +70,15 @@ func (s ReplayStats) status() progress.Status {
 // message when it starts) into st again, through an ordered consumer of its own and the
 // same idempotent path as Consumer: rows already present stay as they are, missing ones
 // are added. It acknowledges nothing, so the durable consumer does not notice. Writes
-// that fail are retried until ctx ends.
-func Replay(ctx context.Context, js jetstream.JetStream, st *store.Store, o ReplayOptions) (ReplayStats, error) {
+// that fail are retried until ctx ends. It fails unless o.Options is valid
+// (Options.Validate), and logs to log (nothing when nil).
+func Replay(ctx context.Context, js jetstream.JetStream, st *store.Store, o ReplayOptions, log *slog.Logger) (ReplayStats, error) {
 	start := time.Now()
 	fail := func(err error) (ReplayStats, error) {
 		return ReplayStats{Elapsed: time.Since(start), Unfinished: true}, err
 	}
-	co := Options{BatchSize: o.BatchSize, BatchWait: o.BatchWait, RetryMin: o.RetryMin, RetryMax: o.RetryMax, WriteTimeout: o.WriteTimeout, Logger: o.Logger}.withDefaults()
-	if err := co.Validate(); err != nil {
+	co, err := o.Options.prepare()
+	if err != nil {
 		return fail(err)
 	}
 	if o.ProgressEvery == 0 {
@@ -90,7 +87,10 @@ func Replay(ctx context.Context, js jetstream.JetStream, st *store.Store, o Repl
 	if !o.Until.IsZero() && o.Until.Before(o.Since) {
 		return fail(fmt.Errorf("ingest: replay until %s is before since %s", o.Until.Format(time.RFC3339), o.Since.Format(time.RFC3339)))
 	}
-	log := co.Logger.With("replay_since", o.Since)
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("replay_since", o.Since)
 
 	s, err := js.Stream(ctx, stream.Name)
 	if err != nil {

@@ -73,8 +73,15 @@ type Store struct {
 	log  *slog.Logger
 }
 
-// New returns a Store writing through pool, registering its metrics with reg.
-func New(pool *pgxpool.Pool, reg prometheus.Registerer, log *slog.Logger) *Store {
+// New returns a Store writing through pool. It logs to log (nothing when nil) and registers
+// its metrics with reg (a registry of its own when nil).
+func New(pool *pgxpool.Pool, log *slog.Logger, reg prometheus.Registerer) *Store {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
 	return &Store{pool: pool, m: newMetrics(reg), log: log}
 }
 

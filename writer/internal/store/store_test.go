@@ -85,7 +85,7 @@ func newFixture(t *testing.T, n int) *fixture {
 	t.Helper()
 	f := &fixture{url: writertest.Database(t), reg: prometheus.NewRegistry()}
 	f.pool = writertest.Pool(t, f.url)
-	f.st = store.New(f.pool, f.reg, writertest.Logger(t))
+	f.st = store.New(f.pool, writertest.Logger(t), f.reg)
 	f.msgs = writertest.Messages(t, n)
 	f.items = messages(t, f.msgs)
 	return f

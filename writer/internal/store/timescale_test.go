@@ -58,7 +58,7 @@ func TestWriteIntoTimescaleDBHypertables(t *testing.T) {
 	if !res.TimescaleDB || len(res.Hypertables) == 0 {
 		t.Fatalf("migrate on TimescaleDB: %+v, want hypertables", res)
 	}
-	st := store.New(pool, prometheus.NewRegistry(), writertest.Logger(t))
+	st := store.New(pool, writertest.Logger(t), prometheus.NewRegistry())
 	msgs := writertest.Messages(t, 12)
 	want := writertest.Expect(t, msgs)
 
