@@ -76,19 +76,19 @@ type envelope struct {
 	flag    [envFlags]bool
 	hasFlag [envFlags]bool // the flag was in the body
 	stats   int            // where the stats array starts in the body
-	extra   []field        // the fields without a column, in body order
+	extra   []rawMember    // the fields without a column, in body order
 }
 
 // readEnvelope checks the top-level fields fs of a body of exporterType and decodes them.
 // As in any JSON decoding, the last of repeated fields counts.
-func readEnvelope(exporterType string, fs []field) (*envelope, error) {
+func readEnvelope(exporterType string, fs []rawMember) (*envelope, error) {
 	if !sora.KnownType(exporterType) {
 		return nil, &DecodeError{Field: "type", Err: fmt.Errorf("%w %q", sora.ErrUnknownType, exporterType)}
 	}
 	env := &envelope{stats: -1}
 	known := envelopeFields(exporterType)
 	seen := make([]bool, len(known))
-	var typ, ts *field
+	var typ, ts *rawMember
 	for k := len(fs) - 1; k >= 0; k-- {
 		fd := &fs[k]
 		switch string(fd.key) {
@@ -132,7 +132,7 @@ func readEnvelope(exporterType string, fs []field) (*envelope, error) {
 				env.flag[e.flag] = fd.tok == tokTrue
 				env.hasFlag[e.flag] = true
 			}
-		case !slices.ContainsFunc(env.extra, func(x field) bool { return bytes.Equal(x.key, fd.key) }):
+		case !slices.ContainsFunc(env.extra, func(x rawMember) bool { return bytes.Equal(x.key, fd.key) }):
 			env.extra = append(env.extra, *fd)
 		}
 	}
@@ -167,7 +167,7 @@ func readEnvelope(exporterType string, fs []field) (*envelope, error) {
 }
 
 // typeString returns the envelope's type for an error message.
-func typeString(fd *field) string {
+func typeString(fd *rawMember) string {
 	if fd.tok == tokString {
 		return stringValue(fd.raw)
 	}

@@ -3,6 +3,7 @@ package normalize
 import (
 	"strconv"
 
+	"kohaku/pkg/jsonscan"
 	"kohaku/pkg/sora"
 )
 
@@ -33,7 +34,7 @@ func Message(exporterType string, body []byte) (*Rows, error) {
 	}
 	surrogates := facts.surrogates
 	sc := &scanner{d: body, checked: checked, facts: &facts}
-	p := skipSpace(body, 0)
+	p := jsonscan.SkipSpace(body, 0)
 	if tokenAt(body, p) != tokObject {
 		return nil, decodeErr("", "body is not a JSON object")
 	}
@@ -99,16 +100,16 @@ type builder struct {
 	strs   map[string]any // text values boxed once (see text)
 	made   []madeRow      // the rows so far, in element order
 	slab   []any          // where newRow carves rows from
-	fields []field        // the members of the element at hand, reused
+	fields []rawMember    // the members of the element at hand, reused
 	done   []bool         // per column: a later member of the same name was already taken
-	extra  []field        // the members without a column, reused
+	extra  []rawMember    // the members without a column, reused
 }
 
 // elements calls one for every element of the stats array that starts at d[pos], with
 // the element's index and position; one returns where the element ends.
 func (b *builder) elements(pos int, one func(idx, pos int) (int, error)) error {
 	d := b.sc.d
-	p := skipSpace(d, pos+1)
+	p := jsonscan.SkipSpace(d, pos+1)
 	for idx := 0; d[p] != ']'; idx++ {
 		if tokenAt(d, p) != tokObject {
 			return decodeErr("stats["+strconv.Itoa(idx)+"]", "not a JSON object")
@@ -117,9 +118,9 @@ func (b *builder) elements(pos int, one func(idx, pos int) (int, error)) error {
 		if err != nil {
 			return err
 		}
-		p = skipSpace(d, end)
+		p = jsonscan.SkipSpace(d, end)
 		if d[p] == ',' {
-			p = skipSpace(d, p+1)
+			p = jsonscan.SkipSpace(d, p+1)
 		}
 	}
 	return nil

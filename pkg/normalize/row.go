@@ -82,7 +82,7 @@ func (b *builder) extraHas(key []byte) bool {
 
 // value is the package's value, with text interned: the ids that elements refer to each
 // other by, kinds and states repeat within a message, and one boxed string serves them all.
-func (b *builder) value(fd field, k valueKind) any {
+func (b *builder) value(fd rawMember, k valueKind) any {
 	if k == kindText && fd.tok == tokString {
 		return b.text(fd.raw)
 	}
@@ -109,7 +109,7 @@ func (b *builder) text(raw []byte) any {
 
 // value returns the Go value of fd for a column of kind k, or nil when the JSON value does
 // not fit the column exactly.
-func value(fd field, k valueKind) any {
+func value(fd rawMember, k valueKind) any {
 	switch k {
 	case kindInt:
 		if fd.tok == tokNumber {
@@ -151,7 +151,7 @@ func (b *builder) rawJSON(v []byte) ([]byte, error) {
 }
 
 // jsonObject returns the JSON object of the members fs, nil when there are none.
-func jsonObject(fs []field, surrogates bool) ([]byte, error) {
+func jsonObject(fs []rawMember, surrogates bool) ([]byte, error) {
 	if len(fs) == 0 {
 		return nil, nil
 	}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"unicode/utf8"
+
+	"kohaku/pkg/jsonscan"
 )
 
 // The scanner walks a body that checkBody accepted, without building a tree: a stats
@@ -52,27 +54,11 @@ type scanner struct {
 	facts   *bodyFacts // where some containers end, from checkBody
 }
 
-func skipSpace(d []byte, p int) int {
-	for p < len(d) && (d[p] == ' ' || d[p] == '\n' || d[p] == '\r' || d[p] == '\t') {
-		p++
-	}
-	return p
-}
-
 // stringEnd returns the index after the string that starts at d[p] (a quote), and whether
-// it holds an escape.
+// it holds an escape. The string was checked already (checkBody).
 func stringEnd(d []byte, p int) (int, bool) {
-	escaped := false
-	p++
-	for {
-		q := p + bytes.IndexByte(d[p:], '"')
-		bs := bytes.IndexByte(d[p:q], '\\')
-		if bs < 0 {
-			return q + 1, escaped
-		}
-		escaped = true
-		p += bs + 2 // the backslash and the escaped byte; \uXXXX's hex digits are plain bytes
-	}
+	end, f, _ := jsonscan.String(d, p)
+	return end, f&jsonscan.Escaped != 0
 }
 
 // valueEnd returns the index after the value that starts at d[p].
@@ -141,9 +127,10 @@ func truncate(s string) string {
 	return s
 }
 
-// field is one member of an object: its decoded name and its raw value. The name is a
-// slice of the body unless it has escapes, so that reading a member allocates nothing.
-type field struct {
+// rawMember is one scanned member of an object: its decoded name and its raw value. The
+// name is a slice of the body unless it has escapes, so that reading a member allocates
+// nothing.
+type rawMember struct {
 	key []byte
 	raw []byte
 	pos int // where raw starts in the body
@@ -152,9 +139,9 @@ type field struct {
 
 // object appends the members of the object that starts at d[p] to fs and returns them and
 // the index after the object.
-func (sc *scanner) object(p int, fs []field) ([]field, int) {
+func (sc *scanner) object(p int, fs []rawMember) ([]rawMember, int) {
 	d := sc.d
-	p = skipSpace(d, p+1)
+	p = jsonscan.SkipSpace(d, p+1)
 	if d[p] == '}' {
 		return fs, p + 1
 	}
@@ -162,32 +149,28 @@ func (sc *scanner) object(p int, fs []field) ([]field, int) {
 		kEnd, kEsc := stringEnd(d, p)
 		key := d[p+1 : kEnd-1]
 		if kEsc {
-			key = []byte(decodeString(d[p:kEnd], true))
+			key = jsonscan.Unescape(nil, d[p+1:kEnd-1])
 		}
-		p = skipSpace(d, kEnd)
-		p = skipSpace(d, p+1) // the colon
+		p = jsonscan.SkipSpace(d, kEnd)
+		p = jsonscan.SkipSpace(d, p+1) // the colon
 		vEnd := sc.valueEnd(p)
-		fs = append(fs, field{key: key, raw: d[p:vEnd], pos: p, tok: tokenAt(d, p)})
-		p = skipSpace(d, vEnd)
+		fs = append(fs, rawMember{key: key, raw: d[p:vEnd], pos: p, tok: tokenAt(d, p)})
+		p = jsonscan.SkipSpace(d, vEnd)
 		if d[p] == '}' {
 			return fs, p + 1
 		}
-		p = skipSpace(d, p+1) // the comma
+		p = jsonscan.SkipSpace(d, p+1) // the comma
 	}
 }
 
-// decodeString returns the text of the string token raw.
+// decodeString returns the text of the string token raw, which checkBody accepted.
 func decodeString(raw []byte, escaped bool) string {
 	if !escaped {
 		return string(raw[1 : len(raw)-1])
 	}
-	// Escapes are rare in stats; encoding/json gives them the same meaning (a lone
-	// surrogate becomes U+FFFD) as in the tests' reference decoding.
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return string(raw[1 : len(raw)-1]) // unreachable: checkBody validated the body
-	}
-	return s
+	// Escapes are rare in stats; Unescape gives them encoding/json's meaning (a lone
+	// surrogate becomes U+FFFD), as in the tests' reference decoding.
+	return string(jsonscan.Unescape(nil, raw[1:len(raw)-1]))
 }
 
 // stringValue returns the text of a string value.

@@ -1,10 +1,9 @@
 package sora
 
 import (
-	"encoding/binary"
-	"math/bits"
 	"strings"
-	"unicode/utf8"
+
+	"kohaku/pkg/jsonscan"
 )
 
 // maxDepth bounds JSON nesting: getStats() reports nest three or four levels deep, and a
@@ -29,13 +28,13 @@ var kindNames = [...]string{"invalid", "an object", "an array", "a string", "a n
 func (k kind) String() string { return kindNames[k] }
 
 // scanner walks a JSON document once without allocating. It checks the grammar, UTF-8 in
-// strings and the nesting depth; callers interpret the values they care about and skip the
-// rest.
+// strings and the nesting depth, and words the first error; callers interpret the values
+// they care about and skip the rest.
 type scanner struct {
 	data []byte
 	pos  int
 	err  *FieldError
-	slow bool // never take quickSkip: the tests compare the two ways
+	slow bool // never take the Walker: the tests compare the two ways
 }
 
 // fail records the first error. The field name may view the body's bytes (keyString), so
@@ -46,20 +45,9 @@ func (s *scanner) fail(field, msg string) {
 	}
 }
 
-func (s *scanner) ws() {
-	for s.pos < len(s.data) {
-		switch s.data[s.pos] {
-		case ' ', '\t', '\n', '\r':
-			s.pos++
-		default:
-			return
-		}
-	}
-}
-
 // peek returns the next non-space byte, or 0 at the end.
 func (s *scanner) peek() byte {
-	s.ws()
+	s.pos = jsonscan.SkipSpace(s.data, s.pos)
 	if s.pos >= len(s.data) {
 		return 0
 	}
@@ -82,7 +70,8 @@ func (s *scanner) skip(field string, depth int) (k kind, raw []byte, escaped boo
 	case (c == '{' || c == '[') && s.err == nil && !s.slow:
 		// The common case, a well-formed container, in one tight loop; otherwise the
 		// cases below go over it again and say what is wrong.
-		if end, ok := quickSkip(s.data, s.pos, depth); ok {
+		w := jsonscan.Walker{MaxDepth: maxDepth - depth}
+		if end, _, ok := w.Value(s.data, s.pos); ok {
 			s.pos = end
 			if c == '{' {
 				return kindObject, nil, false
@@ -189,116 +178,34 @@ func keyString(raw []byte, escaped bool) string {
 	if !escaped {
 		return unsafeString(raw)
 	}
-	return string(unescape(nil, raw))
+	return string(jsonscan.Unescape(nil, raw))
 }
 
-// plainByte marks the bytes that stand for themselves inside a JSON string: not a quote,
-// a backslash, a control character or part of a multi-byte UTF-8 sequence.
-var plainByte = func() (t [256]bool) {
-	for c := 0x20; c < utf8.RuneSelf; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
-
-// plainPrefix returns how many of the eight bytes of x, read little-endian (the first
-// byte lowest), are plain (see plainByte) before the first that is not. It uses the exact
-// tests of "Bit Twiddling Hacks" (https://graphics.stanford.edu/~seander/bithacks.html,
-// "Determine if a word has a byte less than n"): (v - ones*n) &^ v sets the high bit of a
-// byte below n, and of none below the lowest such byte; a quote or a backslash is a zero
-// byte after an XOR; a byte with its high bit set is not ASCII.
-func plainPrefix(x uint64) int {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	q, b := x^(ones*'"'), x^(ones*'\\')
-	m := (((x - ones*0x20) &^ x) | ((q - ones) &^ q) | ((b - ones) &^ b) | x) & highs
-	return bits.TrailingZeros64(m) >> 3 // 8 when m is 0
-}
-
-// plainRun returns the index of the first byte at or after d[p] that is not plain.
-func plainRun(d []byte, p int) int {
-	for p+8 <= len(d) {
-		k := plainPrefix(binary.LittleEndian.Uint64(d[p:]))
-		p += k
-		if k < 8 {
-			return p
-		}
-	}
-	for p < len(d) && plainByte[d[p]] {
-		p++
-	}
-	return p
+// stringFaults words the faults of jsonscan.String.
+var stringFaults = [...]string{
+	jsonscan.Unterminated: "invalid JSON: unterminated string",
+	jsonscan.ControlChar:  "invalid JSON: control character in string",
+	jsonscan.BadUTF8:      "invalid UTF-8 in string",
+	jsonscan.ShortEscape:  "invalid JSON: short \\u escape",
+	jsonscan.BadHexEscape: "invalid JSON: bad \\u escape",
+	jsonscan.BadEscape:    "invalid JSON: bad escape in string",
 }
 
 // str scans a string, checking escapes and UTF-8, and returns its raw contents.
 func (s *scanner) str(field string) (raw []byte, escaped bool) {
-	s.pos++ // opening quote
-	start := s.pos
-	for s.pos < len(s.data) {
-		// Most of a string is plain ASCII: skip it eight bytes at a time.
-		d, i := s.data, plainRun(s.data, s.pos)
-		s.pos = i
-		if i >= len(d) {
-			break
-		}
-		c := d[i]
-		switch {
-		case c == '"':
-			raw = s.data[start:s.pos]
-			s.pos++
-			return raw, escaped
-		case c == '\\':
-			escaped = true
-			if !s.escape(field) {
-				return nil, false
-			}
-		case c < 0x20:
-			s.fail(field, "invalid JSON: control character in string")
-			return nil, false
-		case c < utf8.RuneSelf:
-			s.pos++
-		default:
-			r, n := utf8.DecodeRune(s.data[s.pos:])
-			if r == utf8.RuneError && n == 1 {
-				s.fail(field, "invalid UTF-8 in string")
-				return nil, false
-			}
-			s.pos += n
-		}
+	end, f, fault := jsonscan.String(s.data, s.pos)
+	if fault != jsonscan.NoFault {
+		s.fail(field, stringFaults[fault])
+		return nil, false
 	}
-	s.fail(field, "invalid JSON: unterminated string")
-	return nil, false
-}
-
-func (s *scanner) escape(field string) bool {
-	if s.pos+1 >= len(s.data) {
-		s.fail(field, "invalid JSON: unterminated string")
-		return false
-	}
-	switch s.data[s.pos+1] {
-	case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-		s.pos += 2
-		return true
-	case 'u':
-		if s.pos+6 > len(s.data) {
-			s.fail(field, "invalid JSON: short \\u escape")
-			return false
-		}
-		for _, h := range s.data[s.pos+2 : s.pos+6] {
-			if hexVal(h) < 0 {
-				s.fail(field, "invalid JSON: bad \\u escape")
-				return false
-			}
-		}
-		s.pos += 6
-		return true
-	}
-	s.fail(field, "invalid JSON: bad escape in string")
-	return false
+	raw = s.data[s.pos+1 : end-1]
+	s.pos = end
+	return raw, f&jsonscan.Escaped != 0
 }
 
 // number scans a number per the JSON grammar.
 func (s *scanner) number(field string) {
-	end, ok := quickNumber(s.data, s.pos)
+	end, _, ok := jsonscan.Number(s.data, s.pos)
 	if !ok {
 		s.fail(field, "invalid JSON: bad number")
 		return
@@ -306,71 +213,11 @@ func (s *scanner) number(field string) {
 	s.pos = end
 }
 
-func digits(d []byte, i int) int {
-	for i < len(d) && d[i] >= '0' && d[i] <= '9' {
-		i++
-	}
-	return i
-}
-
 func (s *scanner) literal(field, lit string, k kind) kind {
-	if len(s.data)-s.pos < len(lit) || string(s.data[s.pos:s.pos+len(lit)]) != lit {
+	if !jsonscan.Literal(s.data, s.pos, lit) {
 		s.fail(field, "invalid JSON: unexpected literal")
 		return kindInvalid
 	}
 	s.pos += len(lit)
 	return k
-}
-
-func hexVal(c byte) int {
-	switch {
-	case c >= '0' && c <= '9':
-		return int(c - '0')
-	case c >= 'a' && c <= 'f':
-		return int(c-'a') + 10
-	case c >= 'A' && c <= 'F':
-		return int(c-'A') + 10
-	}
-	return -1
-}
-
-// unescape appends the decoded form of a raw string that str accepted.
-func unescape(dst, raw []byte) []byte {
-	for i := 0; i < len(raw); i++ {
-		c := raw[i]
-		if c != '\\' {
-			dst = append(dst, c)
-			continue
-		}
-		i++
-		switch raw[i] {
-		case 'b':
-			dst = append(dst, '\b')
-		case 'f':
-			dst = append(dst, '\f')
-		case 'n':
-			dst = append(dst, '\n')
-		case 'r':
-			dst = append(dst, '\r')
-		case 't':
-			dst = append(dst, '\t')
-		case 'u':
-			r := rune(hex4(raw[i+1:]))
-			i += 4
-			if r >= 0xD800 && r < 0xDC00 && i+6 < len(raw) && raw[i+1] == '\\' && raw[i+2] == 'u' {
-				if lo := rune(hex4(raw[i+3:])); lo >= 0xDC00 && lo < 0xE000 {
-					r = (r-0xD800)<<10 + (lo - 0xDC00) + 0x10000
-					i += 6
-				}
-			}
-			dst = utf8.AppendRune(dst, r)
-		default: // '"', '\\', '/'
-			dst = append(dst, raw[i])
-		}
-	}
-	return dst
-}
-
-func hex4(b []byte) int {
-	return hexVal(b[0])<<12 | hexVal(b[1])<<8 | hexVal(b[2])<<4 | hexVal(b[3])
 }

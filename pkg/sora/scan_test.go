@@ -2,7 +2,6 @@ package sora
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -11,33 +10,9 @@ import (
 	"kohaku/pkg/fixtures"
 )
 
-// TestPlainPrefixAgreesWithPlainByte checks the eight-byte count against the byte table,
-// for every byte value at every position of a plain word, and with a second odd byte after.
-func TestPlainPrefixAgreesWithPlainByte(t *testing.T) {
-	base := []byte("abcdefgh")
-	for pos := range 8 {
-		for c := range 256 {
-			for _, later := range []byte{'a', '"', 0x80, 0x00} {
-				w := bytes.Clone(base)
-				w[pos] = byte(c)
-				if pos < 7 {
-					w[7] = later
-				}
-				want := 0
-				for want < 8 && plainByte[w[want]] {
-					want++
-				}
-				if got := plainPrefix(binary.LittleEndian.Uint64(w)); got != want {
-					t.Fatalf("plainPrefix(%q) = %d, want %d", w, got, want)
-				}
-			}
-		}
-	}
-}
-
 // TestQuickSkipAgreesWithSkip validates random mutations of the fixtures (a byte replaced
-// by one that matters to JSON, a cut, deep nesting) with and without quickSkip and wants
-// the same answer, error text included.
+// by one that matters to JSON, a cut, deep nesting) with and without the fast
+// jsonscan.Walker and wants the same answer, error text included.
 func TestQuickSkipAgreesWithSkip(t *testing.T) {
 	all, err := fixtures.All()
 	if err != nil {
@@ -60,7 +35,7 @@ func TestQuickSkipAgreesWithSkip(t *testing.T) {
 		}
 		quick, slow := validate(fx.ExporterType, b, false), validate(fx.ExporterType, b, true)
 		if fmt.Sprint(quick) != fmt.Sprint(slow) {
-			t.Fatalf("body %q:\nwith quickSkip %v\nwithout       %v", b, quick, slow)
+			t.Fatalf("body %q:\nwith the Walker %v\nwithout        %v", b, quick, slow)
 		}
 	}
 }

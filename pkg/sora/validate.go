@@ -5,6 +5,8 @@ import (
 	"time"
 	"unicode/utf8"
 	"unsafe"
+
+	"kohaku/pkg/jsonscan"
 )
 
 // Limits of DESIGN.md section 2.
@@ -13,11 +15,12 @@ const (
 	ulidLen    = 26  // session_id, connection_id: Sora's ids are 26 characters
 )
 
-// field is one envelope member with a rule.
-type field uint32
+// memberSet is a set of the envelope members that have a rule, one bit a member: each
+// constant below is the set of one member.
+type memberSet uint32
 
 const (
-	fType field = 1 << iota
+	fType memberSet = 1 << iota
 	fID
 	fTimestamp
 	fLabel
@@ -36,10 +39,10 @@ const (
 	fBundleID
 )
 
-// fieldNames lists the members with a rule; the order is the one in which a missing
+// memberNames lists the members with a rule; the order is the one in which a missing
 // member is reported.
-var fieldNames = [...]struct {
-	f    field
+var memberNames = [...]struct {
+	f    memberSet
 	name string
 }{
 	{fType, "type"}, {fID, "id"}, {fTimestamp, "timestamp"}, {fLabel, "label"}, {fVersion, "version"},
@@ -52,7 +55,7 @@ var fieldNames = [...]struct {
 // rules says which members of a message type must be there and which are checked only
 // when present; a member in neither set is accepted whatever it holds.
 type rules struct {
-	required, optional field
+	required, optional memberSet
 }
 
 const (
@@ -77,8 +80,8 @@ func rulesOf(typ string) (rules, bool) {
 	return rules{}, false
 }
 
-func lookupField(key string) (field, bool) {
-	for _, n := range fieldNames {
+func lookupMember(key string) (memberSet, bool) {
+	for _, n := range memberNames {
 		if n.name == key {
 			return n.f, true
 		}
@@ -93,7 +96,7 @@ func lookupField(key string) (field, bool) {
 // allocate on success.
 func Validate(typ string, body []byte) error { return validate(typ, body, false) }
 
-// validate is Validate; slow never takes quickSkip, for the tests.
+// validate is Validate; slow never takes the fast jsonscan.Walker, for the tests.
 func validate(typ string, body []byte, slow bool) error {
 	r, ok := rulesOf(typ)
 	if !ok {
@@ -110,7 +113,7 @@ func validate(typ string, body []byte, slow bool) error {
 type validator struct {
 	scanner
 	typ  string
-	seen field
+	seen memberSet
 }
 
 func (v *validator) envelope(r rules) {
@@ -123,7 +126,7 @@ func (v *validator) envelope(r rules) {
 		return
 	}
 	v.members("", func(key string, _ []byte, _ bool) bool {
-		f, ok := lookupField(key)
+		f, ok := lookupMember(key)
 		if !ok || (r.required|r.optional)&f == 0 {
 			v.skip(key, 1)
 			return true
@@ -139,7 +142,7 @@ func (v *validator) envelope(r rules) {
 		v.fail("", "invalid JSON: data after the object")
 		return
 	}
-	for _, n := range fieldNames {
+	for _, n := range memberNames {
 		if r.required&n.f != 0 && v.seen&n.f == 0 {
 			v.fail(n.name, "required")
 			return
@@ -148,7 +151,7 @@ func (v *validator) envelope(r rules) {
 }
 
 // member checks the value of one envelope member with a rule.
-func (v *validator) member(f field, name string) {
+func (v *validator) member(f memberSet, name string) {
 	switch f {
 	case fMultistream, fSimulcast, fSpotlight:
 		v.expect(name, kindBool)
@@ -164,7 +167,7 @@ func (v *validator) member(f field, name string) {
 // optionalID checks an id that may be absent: a string or null. The stats webhook's ids are
 // also bounded like channel_id, since Sora lets applications choose bundle_id; the
 // exporter's id was never checked beyond its type.
-func (v *validator) optionalID(f field, name string) {
+func (v *validator) optionalID(f memberSet, name string) {
 	k, raw, escaped := v.skip(name, 1)
 	if v.err != nil || k == kindNull {
 		return
@@ -179,7 +182,7 @@ func (v *validator) optionalID(f field, name string) {
 	var buf [64]byte
 	s := raw
 	if escaped {
-		s = unescape(buf[:0], raw)
+		s = jsonscan.Unescape(buf[:0], raw)
 	}
 	if len(s) == 0 || len(s) > maxIDBytes {
 		v.fail(name, "must be 1 to 255 bytes")
@@ -198,7 +201,7 @@ func (v *validator) wrongType(name string, got, want kind) {
 	}
 }
 
-func (v *validator) stringMember(f field, name string) {
+func (v *validator) stringMember(f memberSet, name string) {
 	k, raw, escaped := v.skip(name, 1)
 	if v.err != nil {
 		return
@@ -210,7 +213,7 @@ func (v *validator) stringMember(f field, name string) {
 	var buf [64]byte
 	s := raw
 	if escaped {
-		s = unescape(buf[:0], raw)
+		s = jsonscan.Unescape(buf[:0], raw)
 	}
 	if msg := checkString(f, s, v.typ); msg != "" {
 		v.fail(name, msg)
@@ -219,7 +222,7 @@ func (v *validator) stringMember(f field, name string) {
 
 // checkString applies the rule of a string member to its decoded value and returns what is
 // wrong with it, or "".
-func checkString(f field, s []byte, typ string) string {
+func checkString(f memberSet, s []byte, typ string) string {
 	switch f {
 	case fType:
 		if string(s) != typ {
@@ -292,7 +295,7 @@ func (v *validator) erlangMemory(i int) {
 		for j, name := range erlangMemoryFields {
 			if key == name {
 				seen |= 1 << j
-				start := v.pos + countSpace(v.data[v.pos:])
+				start := jsonscan.SkipSpace(v.data, v.pos)
 				if k, _, _ := v.skip("stats", 3); k != kindNumber || !unsignedInt(v.data[start:v.pos]) {
 					if bad == "" {
 						bad = name
@@ -335,14 +338,6 @@ func unsignedInt(n []byte) bool {
 		return false
 	}
 	return len(n) < len(max) || string(n) <= max
-}
-
-func countSpace(b []byte) int {
-	n := 0
-	for n < len(b) && (b[n] == ' ' || b[n] == '\t' || b[n] == '\n' || b[n] == '\r') {
-		n++
-	}
-	return n
 }
 
 // indexName names a stats element in an error; it allocates, but only on failure.

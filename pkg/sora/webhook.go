@@ -1,5 +1,7 @@
 package sora
 
+import "kohaku/pkg/jsonscan"
+
 // BodyType returns the decoded value of body's top-level "type" member, the last one if it
 // repeats, or "" when body is not a JSON object, has no such member or it is not a string.
 // The stats webhook's receiver calls it when a request has no sora-stats-webhook-type
@@ -17,7 +19,7 @@ func BodyType(body []byte) string {
 			if k == kindString {
 				typ = string(raw)
 				if escaped {
-					typ = string(unescape(nil, raw))
+					typ = string(jsonscan.Unescape(nil, raw))
 				}
 			}
 		}

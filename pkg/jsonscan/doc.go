@@ -1,0 +1,15 @@
+// Package jsonscan holds the JSON grammar (RFC 8259) that Kohaku checks request bodies
+// with, as small primitives over a byte slice and an index, so that validation (sora) and
+// normalization (normalize) read JSON the same way without allocating.
+//
+// The primitives take the body d and the index p where a token starts and return the
+// index after it: SkipSpace, Literal, String (with the StringFlags that say what its
+// escapes hold, and a Fault when it is not well formed) and Number. Unescape decodes a
+// string that String accepted as encoding/json would.
+//
+// Walker.Value checks a whole value in one loop with an explicit stack of open
+// containers, no call per member; its hooks let a caller check more than the grammar
+// per container or per unusual number, never per byte. With MaxDepth set to StdMaxDepth
+// it accepts exactly the texts that json.Valid and utf8.Valid both accept (encoding/json
+// does not check UTF-8); FuzzValue holds it to that.
+package jsonscan
