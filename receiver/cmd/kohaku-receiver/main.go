@@ -1,4 +1,4 @@
-// Command kohaku-receiver is Kohaku's stateless HTTP/2 ingest: it accepts Sora's stats
+// Command kohaku-receiver is Kohaku's stateless HTTP ingest: it accepts Sora's stats
 // webhook on POST /stats-webhook (KOHAKU_STATS_WEBHOOK_PATH) and the older stats exporter on
 // POST /collector, optionally behind HTTP Basic authentication, and answers 204 once
 // JetStream stored the body (DESIGN.md sections 1 to 3 and 5). Run any number of them

@@ -14,7 +14,8 @@ import (
 	"kohaku/pkg/sora"
 )
 
-// Failures of a request before validation. Each maps to one status in classify.
+// Failures that carry no data: a body that is not JSON, and NATS or the receiver not
+// ready (from publish and Ready). Each maps to one status in classify.
 var (
 	errNotJSON      = errors.New("content-type must be application/json")
 	errNotConnected = errors.New("nats: not connected")

@@ -31,7 +31,8 @@ type Options struct {
 	// ReceiverID names this instance in the Kohaku-Receiver header. NewHandler needs it;
 	// the receiver puts the host name in it when the variable is empty.
 	ReceiverID string `envconfig:"RECEIVER_ID" default:"" desc:"instance id sent in the Kohaku-Receiver header; empty means the host name"`
-	// WebhookPath is where the stats webhook is served. It must pass CheckWebhookPath.
+	// WebhookPath is where the stats webhook is served: an absolute, clean path of
+	// unreserved URL characters, other than / and the other routes' paths.
 	WebhookPath string `envconfig:"STATS_WEBHOOK_PATH" default:"/stats-webhook" desc:"path of the stats webhook (POST, Sora 2025.1 and later); the stats exporter stays on /collector"`
 	// MaxBodyBytes is the largest body accepted; it is capped further by the NATS server's
 	// max payload once connected.
@@ -59,7 +60,7 @@ func (o Options) Validate() error {
 	if o.RetryAfter <= 0 {
 		errs = append(errs, fmt.Errorf("KOHAKU_RETRY_AFTER must be positive, got %s", o.RetryAfter))
 	}
-	if err := CheckWebhookPath(o.WebhookPath); err != nil {
+	if err := checkWebhookPath(o.WebhookPath); err != nil {
 		errs = append(errs, fmt.Errorf("KOHAKU_STATS_WEBHOOK_PATH: %w", err))
 	}
 	if o.BasicAuth != nil {
@@ -102,7 +103,7 @@ func NewHandler(nc *nats.Conn, js jetstream.JetStream, o Options, log *slog.Logg
 	h := &Handler{nc: nc, js: js, o: o, auth: newCredential(o.BasicAuth), log: log}
 	h.m = newMetrics(reg, h)
 	h.mux = http.NewServeMux()
-	h.mux.HandleFunc("POST "+CollectorPath, h.ingest(&exporterRoute))
+	h.mux.HandleFunc("POST "+collectorPath, h.ingest(&exporterRoute))
 	h.mux.HandleFunc("POST "+o.WebhookPath, h.ingest(&webhookRoute))
 	h.mux.HandleFunc("GET "+okPath, h.ok)
 	return h, nil
@@ -132,10 +133,10 @@ func (h *Handler) ingest(rt *route) http.HandlerFunc {
 	}
 }
 
-// answer stores the request's body and writes the answer, 204 or one from writeError. It
+// answer accepts the request's body and writes the answer, 204 or one from writeError. It
 // returns the request's type as far as the route accepted it ("" otherwise) and the status.
 func (h *Handler) answer(w http.ResponseWriter, r *http.Request, rt *route) (string, int) {
-	typ, err := h.store(w, r, rt)
+	typ, err := h.accept(w, r, rt)
 	if err != nil {
 		status := writeError(w, err, h.o.RetryAfter)
 		h.logFailure(r, typ, status, err)
@@ -145,18 +146,14 @@ func (h *Handler) answer(w http.ResponseWriter, r *http.Request, rt *route) (str
 	return typ, http.StatusNoContent
 }
 
-// store authorizes, reads, validates and publishes one request's body. The route's header
-// names the type; without it, on a route whose body names its type, the body does. It
-// returns the type once the route accepted it, "" before.
-func (h *Handler) store(w http.ResponseWriter, r *http.Request, rt *route) (string, error) {
-	typ := r.Header.Get(rt.header)
-	inHeader := typ != ""
-	if !rt.accepts(typ) {
-		typ = "" // only an accepted type may become a metric label
-	}
+// accept takes one request's body into the stream: it authorizes the request, settles the
+// body's type, reads the body, validates it and publishes it, waiting for the PubAck. The
+// route's header names the type; without it, on a route whose body names its type, the
+// body does. It returns the type once the route accepted it, "" before.
+func (h *Handler) accept(w http.ResponseWriter, r *http.Request, rt *route) (string, error) {
+	typ, inHeader := rt.headerType(r)
 	// Credentials first: a client without them learns nothing else, and no body is read.
-	if err := h.auth.check(r); err != nil {
-		h.m.authFailures[err.reason].Inc()
+	if err := h.authorize(r); err != nil {
 		return typ, err
 	}
 	if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
@@ -182,6 +179,31 @@ func (h *Handler) store(w http.ResponseWriter, r *http.Request, rt *route) (stri
 		return typ, err
 	}
 	return typ, h.publish(r.Context(), typ, body)
+}
+
+// authorize returns nil when r carries the credential that h requires, if any, and
+// otherwise counts the failure and returns its *authError.
+func (h *Handler) authorize(r *http.Request) error {
+	if err := h.auth.check(r); err != nil {
+		h.m.authFailures[err.reason].Inc()
+		return err
+	}
+	return nil
+}
+
+// checkContentType accepts a missing Content-Type, application/json and any +json type.
+func checkContentType(ct string) error {
+	if ct == "" || ct == "application/json" {
+		return nil // the common cases, without parsing
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return errNotJSON
+	}
+	if mt == "application/json" || strings.HasSuffix(mt, "+json") {
+		return nil
+	}
+	return errNotJSON
 }
 
 // readBody reads the whole body, refusing more than the body limit.
@@ -240,21 +262,6 @@ func (h *Handler) logFailure(r *http.Request, typ string, status int, err error)
 	h.log.Log(r.Context(), lvl, "request failed", "exporter_type", typeLabel(typ), "status", status, "err", err)
 }
 
-// checkContentType accepts a missing Content-Type, application/json and any +json type.
-func checkContentType(ct string) error {
-	if ct == "" || ct == "application/json" {
-		return nil // the common cases, without parsing
-	}
-	mt, _, err := mime.ParseMediaType(ct)
-	if err != nil {
-		return errNotJSON
-	}
-	if mt == "application/json" || strings.HasSuffix(mt, "+json") {
-		return nil
-	}
-	return errNotJSON
-}
-
 // ok answers Kohaku's GET /.ok: 204 when the receiver can publish now, 503 otherwise.
 func (h *Handler) ok(w http.ResponseWriter, r *http.Request) {
 	if err := h.Ready(r.Context()); err != nil {
@@ -283,10 +290,8 @@ func (h *Handler) Ready(ctx context.Context) error {
 // balancers stop sending, while requests already accepted are still served.
 func (h *Handler) StartDrain() { h.draining.Store(true) }
 
-// BodyLimit returns the largest body accepted now: Options.MaxBodyBytes, capped by the
+// bodyLimit returns the largest body accepted now: Options.MaxBodyBytes, capped by the
 // connected NATS server's max payload less room for the headers.
-func (h *Handler) BodyLimit() int64 { return h.bodyLimit() }
-
 func (h *Handler) bodyLimit() int64 {
 	limit := h.o.MaxBodyBytes
 	if mp := h.nc.MaxPayload(); mp > headerReserve {

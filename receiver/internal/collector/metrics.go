@@ -37,7 +37,8 @@ type typeMetrics struct {
 // forLabel returns the series of an exporter_type label, as typeLabel returns it.
 func (m *metrics) forLabel(label string) *typeMetrics { return m.byLabel[label] }
 
-// natsState is what the connection gauges read; *nats.Conn and Handler provide it.
+// natsState is what the connection and body limit gauges read; Handler provides it from
+// its NATS connection.
 type natsState interface {
 	connected() bool
 	reconnects() uint64

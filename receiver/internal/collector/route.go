@@ -2,6 +2,7 @@ package collector
 
 import (
 	"fmt"
+	"net/http"
 	"path"
 	"strings"
 
@@ -11,7 +12,7 @@ import (
 // Paths of the fixed routes. The stats exporter's is fixed by Sora's stats_collector_url
 // convention; the stats webhook's is configurable (Options.WebhookPath).
 const (
-	CollectorPath = "/collector"
+	collectorPath = "/collector"
 	okPath        = "/.ok"
 )
 
@@ -43,6 +44,17 @@ var (
 	}
 )
 
+// headerType returns the type that r's route header names when the route takes it, ""
+// otherwise, and whether the header named any type at all.
+func (rt *route) headerType(r *http.Request) (typ string, named bool) {
+	typ = r.Header.Get(rt.header)
+	named = typ != ""
+	if !rt.accepts(typ) {
+		typ = "" // only an accepted type may become a metric label
+	}
+	return typ, named
+}
+
 const unknownWebhookType = "unknown webhook type; want " + sora.TypeConnectionRTC
 
 // typeError is a request whose type its route does not take; field is the header that
@@ -64,10 +76,10 @@ func webhookBodyType(body []byte) (string, error) {
 	return "", &typeError{field: "type", msg: unknownWebhookType}
 }
 
-// CheckWebhookPath returns an error unless p can serve the stats webhook: an absolute, clean
+// checkWebhookPath returns an error unless p can serve the stats webhook: an absolute, clean
 // path of unreserved URL characters (so that http.ServeMux reads no wildcard or host in
 // it and it matches exactly one path), other than / and the other routes' paths.
-func CheckWebhookPath(p string) error {
+func checkWebhookPath(p string) error {
 	switch {
 	case !strings.HasPrefix(p, "/") || path.Clean(p) != p:
 		return fmt.Errorf("webhook path %q must be an absolute path without . or .. segments or a trailing /", p)
@@ -75,7 +87,7 @@ func CheckWebhookPath(p string) error {
 		return fmt.Errorf("webhook path %q may hold only letters, digits, /, -, ., _ and ~", p)
 	case p == "/":
 		return fmt.Errorf("webhook path %q would take every path", p)
-	case p == CollectorPath || p == okPath:
+	case p == collectorPath || p == okPath:
 		return fmt.Errorf("webhook path %q is taken by another route", p)
 	}
 	return nil

@@ -24,7 +24,7 @@ func TLSConfig(certFile, keyFile, clientCA string) (*tls.Config, error) {
 		MinVersion:   tls.VersionTLS12,
 	}
 	if clientCA != "" {
-		pool, err := LoadClientCAs(clientCA)
+		pool, err := loadClientCAs(clientCA)
 		if err != nil {
 			return nil, err
 		}
@@ -34,10 +34,10 @@ func TLSConfig(certFile, keyFile, clientCA string) (*tls.Config, error) {
 	return cfg, nil
 }
 
-// LoadClientCAs reads CA certificates from a PEM file or from every regular, non-hidden
+// loadClientCAs reads CA certificates from a PEM file or from every regular, non-hidden
 // file of a directory. A file without any certificate is an error: it is more likely a
 // mistake than something to ignore.
-func LoadClientCAs(path string) (*x509.CertPool, error) {
+func loadClientCAs(path string) (*x509.CertPool, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("client CA: %w", err)

@@ -156,7 +156,7 @@ func Import(ctx context.Context, st Writer, names []string, o Options) (Stats, e
 		}
 	}
 	s := im.p.stats()
-	s.RowsFrom, s.RowsTo = im.window.from, im.window.to
+	s.RowsFrom, s.RowsTo = im.window.From, im.window.To
 	switch {
 	case werr != nil:
 		s.Unfinished = true
@@ -176,7 +176,7 @@ type importer struct {
 	o      Options
 	out    *lockedWriter // o.Rejected, shared with the progress lines
 	p      *counter
-	window timeWindow // of the rows written; the writing goroutine's
+	window store.TimeWindow // of the rows written; the writing goroutine's
 }
 
 // item is a report on its way to the database, with its message when it is good.

@@ -7,7 +7,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"kohaku/pkg/normalize"
 	"kohaku/writer/internal/progress"
 	"kohaku/writer/internal/store"
 )
@@ -22,12 +21,7 @@ type counter struct {
 }
 
 func (c *counter) add(res store.Result) {
-	n := 0
-	for table, v := range res.Inserted {
-		if table != normalize.TableConnection { // upserted, not a stats row
-			n += v
-		}
-	}
+	n := res.NewStatsRows()
 	c.rows.Add(int64(n + res.Duplicates))
 	c.newRows.Add(int64(n))
 }

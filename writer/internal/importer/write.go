@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"kohaku/pkg/normalize"
+	"kohaku/pkg/retry"
 	"kohaku/writer/internal/store"
 )
 
@@ -26,7 +26,7 @@ func (im *importer) write(ctx context.Context, b []item) error {
 	if len(msgs) == 0 {
 		return nil
 	}
-	res, err := im.retry(ctx, msgs)
+	res, err := im.writeRetrying(ctx, msgs)
 	if err != nil {
 		return err
 	}
@@ -41,17 +41,18 @@ func (im *importer) write(ctx context.Context, b []item) error {
 			dead++
 			continue
 		}
-		im.window.add(m.Rows)
+		im.window.Add(m.Rows)
 	}
 	return nil
 }
 
-// retry writes msgs until it succeeds, retrying transient failures with capped exponential
-// backoff until ctx ends. An attempt in progress is not canceled by ctx, so that an
-// interrupted import finishes the batch it is writing. Other failures need an operator and
-// end the import: what was written stays, and importing again adds only the rest.
-func (im *importer) retry(ctx context.Context, msgs []store.Message) (store.Result, error) {
-	wait := im.o.RetryMin
+// writeRetrying writes msgs until it succeeds, retrying transient failures with capped
+// exponential backoff until ctx ends. An attempt in progress is not canceled by ctx, so
+// that an interrupted import finishes the batch it is writing. Other failures need an
+// operator and end the import: what was written stays, and importing again adds only the
+// rest.
+func (im *importer) writeRetrying(ctx context.Context, msgs []store.Message) (store.Result, error) {
+	b := retry.Backoff{Min: im.o.RetryMin, Max: im.o.RetryMax}
 	var failed time.Time
 	for attempt := 1; ; attempt++ {
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), im.o.WriteTimeout)
@@ -71,35 +72,8 @@ func (im *importer) retry(ctx context.Context, msgs []store.Message) (store.Resu
 		default:
 			im.o.Logger.Debug("database write failed again", "attempts", attempt, "reports", len(msgs), "err", err)
 		}
-		select {
-		case <-ctx.Done():
-			return store.Result{}, fmt.Errorf("write %d reports: gave up after %d attempts: %w", len(msgs), attempt, errors.Join(ctx.Err(), err))
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, im.o.RetryMax)
-	}
-}
-
-// timeWindow is the span of the row times seen.
-type timeWindow struct{ from, to time.Time }
-
-// add widens w to the times of rows; the time is the first column of every stats table.
-func (w *timeWindow) add(rows *normalize.Rows) {
-	if rows == nil {
-		return
-	}
-	for _, table := range rows.Tables {
-		for _, row := range table {
-			t, ok := row[0].(time.Time)
-			if !ok {
-				continue
-			}
-			if w.from.IsZero() || t.Before(w.from) {
-				w.from = t
-			}
-			if t.After(w.to) {
-				w.to = t
-			}
+		if werr := b.Wait(ctx); werr != nil {
+			return store.Result{}, fmt.Errorf("write %d reports: gave up after %d attempts: %w", len(msgs), attempt, errors.Join(werr, err))
 		}
 	}
 }

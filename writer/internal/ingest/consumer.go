@@ -215,13 +215,13 @@ func (c *Consumer) pull(ctx context.Context, cons jetstream.Consumer) error {
 	defer stopLag()
 	go c.watchLag(lctx, cons)
 
-	return pipeline(ctx, it, c.o.BatchSize, c.o.BatchWait, nil, func(b *batch) error { return c.flush(ctx, b) })
+	return pipeline(ctx, it, c.o.BatchSize, c.o.BatchWait, nil, func(b *decodedBatch) error { return c.flush(ctx, b) })
 }
 
 // flush writes b, retrying until it succeeds or ctx ends, then acknowledges its messages:
 // Ack for the stored, Term for the dead-lettered. Acks are not awaited: one that is lost
 // makes JetStream deliver the message again, and the duplicate is found by its keys.
-func (c *Consumer) flush(ctx context.Context, b *batch) error {
+func (c *Consumer) flush(ctx context.Context, b *decodedBatch) error {
 	msgs := b.msgs
 	c.m.redeliveries.Add(float64(b.again))
 	c.m.batchMessages.Observe(float64(len(msgs)))

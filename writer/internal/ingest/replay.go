@@ -11,7 +11,6 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"kohaku/pkg/normalize"
 	"kohaku/pkg/stream"
 	"kohaku/writer/internal/progress"
 	"kohaku/writer/internal/store"
@@ -167,15 +166,15 @@ func Replay(ctx context.Context, js jetstream.JetStream, st *store.Store, o Repl
 		return true, seq == end
 	}
 	r := &retrier{st: st, log: log, min: co.RetryMin, max: co.RetryMax, timeout: co.WriteTimeout}
-	var window timeWindow
-	err = pipeline(ctx, it, co.BatchSize, co.BatchWait, accept, func(b *batch) error {
+	var window store.TimeWindow
+	err = pipeline(ctx, it, co.BatchSize, co.BatchWait, accept, func(b *decodedBatch) error {
 		res, err := r.write(ctx, b.items, nil, 0)
 		if err != nil {
 			return err
 		}
 		var last uint64
 		for _, m := range b.items {
-			window.add(m.Rows)
+			window.Add(m.Rows)
 			last = max(last, m.Seq)
 		}
 		// Counted once written, not once pulled: the pipeline pulls a batch or two ahead.
@@ -183,7 +182,7 @@ func Replay(ctx context.Context, js jetstream.JetStream, st *store.Store, o Repl
 		return nil
 	})
 	rs := c.stats()
-	rs.RowsFrom, rs.RowsTo = window.from, window.to
+	rs.RowsFrom, rs.RowsTo = window.From, window.To
 	switch {
 	case errors.Is(err, errStop):
 		rs.Left = 0 // the period ends here, whatever the sequences after it
@@ -238,12 +237,7 @@ func (c *counter) advance(seq uint64) {
 
 // add counts a batch of msgs written with the result res; last is its highest sequence.
 func (c *counter) add(msgs int, res store.Result, last uint64) {
-	n := 0
-	for table, v := range res.Inserted {
-		if table != normalize.TableConnection { // upserted, not a stats row, as import counts
-			n += v
-		}
-	}
+	n := res.NewStatsRows()
 	c.msgs.Add(int64(msgs))
 	c.rows.Add(int64(n + res.Duplicates))
 	c.newRows.Add(int64(n))
@@ -260,28 +254,4 @@ func (c *counter) stats() ReplayStats {
 	}
 	return ReplayStats{Messages: int(c.msgs.Load()), Rows: int(c.rows.Load()), NewRows: int(c.newRows.Load()),
 		DeadLetters: int(c.dead.Load()), Elapsed: time.Since(c.start), Left: left}
-}
-
-// timeWindow is the span of the row times seen.
-type timeWindow struct{ from, to time.Time }
-
-// add widens w to the times of rows; the time is the first column of every table.
-func (w *timeWindow) add(rows *normalize.Rows) {
-	if rows == nil {
-		return
-	}
-	for _, table := range rows.Tables {
-		for _, row := range table {
-			t, ok := row[0].(time.Time)
-			if !ok {
-				continue
-			}
-			if w.from.IsZero() || t.Before(w.from) {
-				w.from = t
-			}
-			if t.After(w.to) {
-				w.to = t
-			}
-		}
-	}
 }

@@ -16,11 +16,12 @@ import (
 	"kohaku/pkg/normalize"
 )
 
-// Message is one stream message to store.
+// Message is one message to store: a stream message, or a report that the importer read
+// from a log, shaped as the stream would carry it.
 type Message struct {
-	Seq          uint64              // stream sequence: the dead-letter key
+	Seq          uint64              // stream sequence (an import's stand-in): the dead-letter key
 	Subject      string              // stream subject
-	ExporterType string              // Sora exporter type, for metrics
+	ExporterType string              // message type, of either feed: the exporter_type label
 	Header       map[string][]string // message headers, kept with a dead letter
 	Body         []byte              // raw body, kept with a dead letter
 	// Rows is what the body normalized to; nil when Err is set.
@@ -43,6 +44,18 @@ type Result struct {
 	Merged bool
 
 	added []newDeadLetter // the dead letters that are new, not an earlier delivery's
+}
+
+// NewStatsRows counts the stats rows that Write added: Inserted but for sora_connection,
+// whose rows are upserted and are no stats rows. Duplicates counts stats rows only.
+func (r Result) NewStatsRows() int {
+	n := 0
+	for table, v := range r.Inserted {
+		if table != normalize.TableConnection {
+			n += v
+		}
+	}
+	return n
 }
 
 // newDeadLetter is a new dead letter: the index of its message and why it is one.
@@ -155,7 +168,7 @@ func (s *Store) write(ctx context.Context, msgs []Message) (Result, error) {
 // writeOnce stores msgs in one transaction, by COPY first and by merging when that finds a
 // row already present.
 func (s *Store) writeOnce(ctx context.Context, msgs []Message) (Result, error) {
-	b := newBatch(msgs)
+	b := newTableBatch(msgs)
 	res, err := s.inTx(ctx, b, false)
 	if err != nil && uniqueViolation(err) {
 		s.m.merges.Inc()
@@ -167,7 +180,7 @@ func (s *Store) writeOnce(ctx context.Context, msgs []Message) (Result, error) {
 
 // inTx writes b in one transaction, copying straight into the tables or, when merge is
 // set, through temporary tables that drop the rows already present.
-func (s *Store) inTx(ctx context.Context, b *batch, merge bool) (Result, error) {
+func (s *Store) inTx(ctx context.Context, b *tableBatch, merge bool) (Result, error) {
 	res := Result{Inserted: map[string]int{}}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		// Tables in name order, connections in id order: two writers sharing the
@@ -208,8 +221,9 @@ func (s *Store) inTx(ctx context.Context, b *batch, merge bool) (Result, error) 
 	return res, nil
 }
 
-// batch is msgs grouped for writing.
-type batch struct {
+// tableBatch is msgs grouped for one transaction: their rows by table, their connections,
+// and which of them have no rows and are dead letters.
+type tableBatch struct {
 	msgs        []Message
 	tables      []string // sorted
 	rows        map[string]*tableRows
@@ -217,8 +231,8 @@ type batch struct {
 	dead        []int        // indexes of msgs without rows
 }
 
-func newBatch(msgs []Message) *batch {
-	b := &batch{msgs: msgs, rows: map[string]*tableRows{}}
+func newTableBatch(msgs []Message) *tableBatch {
+	b := &tableBatch{msgs: msgs, rows: map[string]*tableRows{}}
 	conns := map[string]*connection{}
 	for i, m := range msgs {
 		if m.Err != nil || m.Rows == nil {

@@ -1,0 +1,65 @@
+package ingest
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"kohaku/pkg/normalize"
+	"kohaku/pkg/stream"
+	"kohaku/writer/internal/store"
+)
+
+// decode turns msgs into store messages, normalizing the bodies in parallel: normalizing
+// is the writer's CPU work, and a batch of a few hundred bodies spreads well over the
+// cores. It leaves one core free: decode runs while the previous batch is copied, and the
+// COPY needs the writing goroutine and, on a single machine, the database's backend to run
+// without waiting; on two cores the writer drained about 10 % faster so (kohaku-bench).
+// It also returns how many of msgs JetStream delivered more than once.
+func decode(msgs []jetstream.Msg) ([]store.Message, int) {
+	out := make([]store.Message, len(msgs))
+	again := make([]bool, len(msgs))
+	workers := min(max(1, runtime.GOMAXPROCS(0)-1), (len(msgs)+15)/16)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(msgs); i += workers {
+				out[i], again[i] = decodeOne(msgs[i])
+			}
+		})
+	}
+	wg.Wait()
+	n := 0
+	for _, a := range again {
+		if a {
+			n++
+		}
+	}
+	return out, n
+}
+
+// decodeOne normalizes msg's body; any error of normalize.Message is final, the body
+// being all there is to it. It also tells whether msg is a redelivery.
+func decodeOne(msg jetstream.Msg) (store.Message, bool) {
+	m := store.Message{Subject: msg.Subject(), Header: msg.Headers(), Body: msg.Data(), ExporterType: exporterType(msg)}
+	meta, err := msg.Metadata()
+	if err != nil {
+		m.Err = fmt.Errorf("read message metadata: %w", err)
+		return m, false
+	}
+	m.Seq = meta.Sequence.Stream
+	m.Rows, m.Err = normalize.Message(m.ExporterType, m.Body)
+	return m, meta.NumDelivered > 1
+}
+
+// exporterType is the message type of msg, of either feed: its header, or else its
+// subject's last part.
+func exporterType(msg jetstream.Msg) string {
+	if t := msg.Headers().Get(stream.HeaderExporterType); t != "" {
+		return t
+	}
+	return strings.TrimPrefix(msg.Subject(), stream.SubjectPrefix)
+}

@@ -1,0 +1,63 @@
+package ingest
+
+import (
+	"context"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"kohaku/writer/internal/store"
+)
+
+// decodedBatch is a batch of messages pulled from the iterator, decoded, on its way to the
+// database: the messages to acknowledge once it is written and what they decoded to.
+type decodedBatch struct {
+	msgs  []jetstream.Msg
+	items []store.Message // msgs decoded, in the same order
+	again int             // how many of msgs are redeliveries
+}
+
+// pipeline collects and decodes batches from it in one goroutine and hands each, in order,
+// to write in the calling goroutine: the next batch is pulled and normalized while the
+// database writes the last one, and a batch has one owner at a time. When collecting ends
+// (ctx ended, accept saw the last message, the iterator failed) the batch collected so far
+// is still written; pipeline then returns collect's error. When write fails, pipeline
+// stops collecting, drops the batch it may hold (unacknowledged, so it comes again) and
+// returns write's error.
+func pipeline(ctx context.Context, it jetstream.MessagesContext, size int, wait time.Duration, accept acceptFunc, write func(*decodedBatch) error) error {
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	batches := make(chan *decodedBatch) // unbuffered: at most one batch waits, decoded
+	var collectErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(batches)
+		for {
+			msgs, err := collect(cctx, it, size, wait, accept)
+			if len(msgs) > 0 {
+				items, again := decode(msgs)
+				// Taken by the writer, or dropped by it after a failed write.
+				batches <- &decodedBatch{msgs: msgs, items: items, again: again}
+			}
+			if err != nil {
+				collectErr = err
+				return
+			}
+		}
+	}()
+	var writeErr error
+	for b := range batches {
+		if writeErr = write(b); writeErr != nil {
+			cancel()
+			for range batches { // drop what the collector still sends, unacknowledged
+			}
+			break
+		}
+	}
+	<-done
+	if writeErr != nil {
+		return writeErr
+	}
+	return collectErr
+}
