@@ -1,5 +1,5 @@
 # Every module of the workspace; `./...` does not cross module boundaries from the root.
-PKGS := ./pkg/... ./schema/... ./receiver/... ./writer/... ./tools/...
+PKGS := ./pkg/... ./schema/... ./receiver/... ./writer/... ./tools/... ./testsupport/... ./testsupport/dbtest/...
 
 .PHONY: test check build bench run
 
@@ -14,7 +14,7 @@ test: check
 	if [ $$rc -eq 0 ]; then grep -E '^(Test[^ ]*: summary:|ok )' $$out; else cat $$out; fi; rm -f $$out; exit $$rc
 
 check:
-	@unformatted=$$(gofmt -l pkg schema receiver writer tools); \
+	@unformatted=$$(gofmt -l pkg schema receiver writer tools testsupport); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	go vet $(PKGS)
 

@@ -11,7 +11,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"kohaku/pkg/testenv"
+	"kohaku/testsupport/dbtest"
+	"kohaku/testsupport/testenv"
 )
 
 // testDatabase is the database that TestMain created for this package on the system
@@ -23,7 +24,7 @@ var testDatabase struct {
 
 func TestMain(m *testing.M) {
 	var drop func() error
-	testDatabase.url, drop, testDatabase.err = testenv.NewDatabase(context.Background())
+	testDatabase.url, drop, testDatabase.err = dbtest.NewDatabase(context.Background())
 	code := m.Run()
 	if testDatabase.err == nil {
 		if err := drop(); err != nil {

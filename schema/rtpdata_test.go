@@ -12,8 +12,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"kohaku/pkg/fixtures"
 	"kohaku/pkg/normalize"
+	"kohaku/testsupport/fixtures"
 )
 
 // Test data for the per-minute RTP views: the browser fixtures, hand-made series whose

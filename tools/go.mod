@@ -10,6 +10,9 @@ require (
 	go.yaml.in/yaml/v3 v3.0.6
 	kohaku/pkg v0.0.0
 	kohaku/schema v0.0.0
+	kohaku/testsupport v0.0.0
+	kohaku/testsupport/dbtest v0.0.0
+	kohaku/writer v0.0.0
 )
 
 require (
@@ -22,6 +25,7 @@ require (
 	github.com/jackc/pgpassfile v1.0.0 // indirect
 	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
 	github.com/jackc/puddle/v2 v2.2.3 // indirect
+	github.com/kelseyhightower/envconfig v1.4.0 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/mattn/go-shellwords v1.0.12 // indirect
 	github.com/minio/highwayhash v1.0.4 // indirect
@@ -43,3 +47,9 @@ require (
 replace kohaku/pkg => ../pkg
 
 replace kohaku/schema => ../schema
+
+replace kohaku/testsupport => ../testsupport
+
+replace kohaku/testsupport/dbtest => ../testsupport/dbtest
+
+replace kohaku/writer => ../writer

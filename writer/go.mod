@@ -5,10 +5,13 @@ go 1.26.8
 require (
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/kelseyhightower/envconfig v1.4.0
+	github.com/nats-io/nats-server/v2 v2.15.2
 	github.com/nats-io/nats.go v1.55.0
 	github.com/prometheus/client_golang v1.25.0
 	kohaku/pkg v0.0.0
 	kohaku/schema v0.0.0
+	kohaku/testsupport v0.0.0
+	kohaku/testsupport/dbtest v0.0.0
 )
 
 require (
@@ -24,7 +27,6 @@ require (
 	github.com/minio/highwayhash v1.0.4 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/nats-io/jwt/v2 v2.8.2 // indirect
-	github.com/nats-io/nats-server/v2 v2.15.2 // indirect
 	github.com/nats-io/nkeys v0.4.16 // indirect
 	github.com/nats-io/nuid v1.0.1 // indirect
 	github.com/prometheus/client_model v0.6.3 // indirect
@@ -42,3 +44,7 @@ replace (
 	kohaku/pkg => ../pkg
 	kohaku/schema => ../schema
 )
+
+replace kohaku/testsupport => ../testsupport
+
+replace kohaku/testsupport/dbtest => ../testsupport/dbtest

@@ -11,8 +11,8 @@ import (
 	"strings"
 	"testing"
 
-	"kohaku/pkg/fixtures"
 	"kohaku/pkg/sora"
+	"kohaku/testsupport/fixtures"
 )
 
 // testBodies returns every captured fixture of both feeds and the hand-written bodies in

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"kohaku/pkg/fixtures"
 	"kohaku/pkg/sora"
+	"kohaku/testsupport/fixtures"
 )
 
 func TestMessageIsLosslessForEveryFixture(t *testing.T) {

@@ -4,8 +4,8 @@ import (
 	"encoding/json"
 	"testing"
 
-	"kohaku/pkg/fixtures"
 	"kohaku/pkg/sora"
+	"kohaku/testsupport/fixtures"
 )
 
 // TestEnvelopeTypesRoundTripFixtures pins the Go types to the wire format: a fixture decoded

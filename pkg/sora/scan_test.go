@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"kohaku/pkg/fixtures"
+	"kohaku/testsupport/fixtures"
 )
 
 // TestQuickSkipAgreesWithSkip validates random mutations of the fixtures (a byte replaced

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"kohaku/pkg/fixtures"
 	"kohaku/pkg/sora"
+	"kohaku/testsupport/fixtures"
 )
 
 // userAgent returns a valid connection.user-agent body with the member key replaced by

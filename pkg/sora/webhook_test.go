@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"kohaku/pkg/fixtures"
 	"kohaku/pkg/sora"
+	"kohaku/testsupport/fixtures"
 )
 
 // webhook returns a valid connection.rtc body, without multistream as from Sora 2025.2 on,

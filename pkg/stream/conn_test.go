@@ -13,7 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"kohaku/pkg/stream"
-	"kohaku/pkg/testenv"
+	"kohaku/testsupport/testenv"
 )
 
 func TestConnectSettings(t *testing.T) {

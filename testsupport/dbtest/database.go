@@ -1,61 +1,20 @@
-// Package testenv gives tests the real services they run against: an embedded JetStream,
-// the system NATS, and a fresh PostgreSQL database. When the environment variable CI is
-// set, a missing service fails the test instead of skipping it.
-package testenv
+// Package dbtest gives tests a real PostgreSQL: a fresh database or schema of their own on
+// the server of KOHAKU_TEST_DATABASE_URL, and outages of it. When the environment variable
+// CI is set, a missing server fails the test instead of skipping it. It is a module of its
+// own so that modules which never touch PostgreSQL (the receiver) do not depend on pgx.
+package dbtest
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"net"
 	"net/url"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
-	"kohaku/pkg/embedded"
+	"kohaku/testsupport/testenv"
 )
-
-// Unavailable skips the test, or fails it when CI is set, because a service is missing.
-func Unavailable(t testing.TB, service string, err error) {
-	t.Helper()
-	if os.Getenv("CI") != "" {
-		t.Fatalf("%s is required in CI and unavailable: %v", service, err)
-	}
-	t.Skipf("%s unavailable, test not run: %v", service, err)
-}
-
-// NATS starts an embedded JetStream server on a free loopback port for the test and shuts
-// it down at the end.
-func NATS(t testing.TB) *embedded.Server {
-	t.Helper()
-	s, err := embedded.Start(embedded.Options{Listen: "127.0.0.1:0", Dir: t.TempDir()})
-	if err != nil {
-		t.Fatalf("start embedded nats: %v", err)
-	}
-	t.Cleanup(func() { s.Shutdown() })
-	return s
-}
-
-// SystemNATS returns the URL of the machine's NATS (KOHAKU_TEST_NATS_URL, default
-// nats://127.0.0.1:4222) after checking that it answers.
-func SystemNATS(t testing.TB) string {
-	t.Helper()
-	u := env("KOHAKU_TEST_NATS_URL", "nats://127.0.0.1:4222")
-	pu, err := url.Parse(u)
-	if err != nil {
-		t.Fatalf("KOHAKU_TEST_NATS_URL: %v", err)
-	}
-	c, err := net.DialTimeout("tcp", pu.Host, 2*time.Second)
-	if err != nil {
-		Unavailable(t, "system NATS at "+pu.Host, err)
-	}
-	c.Close()
-	return u
-}
 
 // Database creates a fresh database on the test PostgreSQL server (KOHAKU_TEST_DATABASE_URL,
 // default postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable), returns its URL and
@@ -64,7 +23,7 @@ func Database(t testing.TB) string {
 	t.Helper()
 	u, drop, err := NewDatabase(context.Background())
 	if err != nil {
-		Unavailable(t, "PostgreSQL", err)
+		testenv.Unavailable(t, "PostgreSQL", err)
 	}
 	t.Cleanup(func() {
 		if err := drop(); err != nil {
@@ -77,7 +36,7 @@ func Database(t testing.TB) string {
 // NewDatabase creates a fresh database as Database does, for a TestMain that shares one
 // database between the tests of a package. drop removes it.
 func NewDatabase(ctx context.Context) (dbURL string, drop func() error, err error) {
-	admin := env("KOHAKU_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable")
+	admin := testenv.Env("KOHAKU_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable")
 	u, err := url.Parse(admin)
 	if err != nil {
 		return "", nil, fmt.Errorf("KOHAKU_TEST_DATABASE_URL: %w", err)
@@ -90,7 +49,7 @@ func NewDatabase(ctx context.Context) (dbURL string, drop func() error, err erro
 		return "", nil, err
 	}
 	defer conn.Close(ctx)
-	name := RandomName("kohaku_test_")
+	name := testenv.RandomName("kohaku_test_")
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
 		return "", nil, fmt.Errorf("create database %s: %w", name, err)
 	}
@@ -119,7 +78,7 @@ func dropDatabase(admin, name string) error {
 // dropped when the test ends.
 func Schema(t testing.TB, dbURL string) string {
 	t.Helper()
-	name := RandomName("kohaku_test_")
+	name := testenv.RandomName("kohaku_test_")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := execOnce(ctx, dbURL, "CREATE SCHEMA "+name); err != nil {
@@ -152,36 +111,4 @@ func execOnce(ctx context.Context, dbURL, sql string) error {
 		return fmt.Errorf("%s: %w", sql, err)
 	}
 	return nil
-}
-
-// RandomName returns prefix followed by 12 random hex digits: a name for a database or
-// schema that no other test run uses.
-func RandomName(prefix string) string {
-	var b [6]byte
-	rand.Read(b[:])
-	return prefix + hex.EncodeToString(b[:])
-}
-
-func env(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return def
-}
-
-// Eventually calls check every 20ms until it returns nil, and fails the test with the last
-// error when timeout passes first. Tests poll with it instead of sleeping.
-func Eventually(t testing.TB, timeout time.Duration, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %v", timeout, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }

@@ -10,9 +10,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"kohaku/pkg/fixtures"
 	"kohaku/pkg/normalize"
 	"kohaku/schema"
+	"kohaku/testsupport/fixtures"
 )
 
 // fixtureSpan is the time range of the fixtures' messages: the envelopes' timestamps,

@@ -14,7 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
-	"kohaku/pkg/testenv"
+	"kohaku/testsupport/dbtest"
 )
 
 // wantDashboards are the dashboard files and their stable uids, which links and
@@ -167,7 +167,7 @@ func TestDashboardLinksReachExistingDashboardsAndVariables(t *testing.T) {
 // with the first one only.
 func TestDashboardSQLQueriesReturnRows(t *testing.T) {
 	dashboards := loadDashboards(t)
-	conn, err := pgx.Connect(t.Context(), testenv.Database(t))
+	conn, err := pgx.Connect(t.Context(), dbtest.Database(t))
 	if err != nil {
 		t.Fatalf("connect: %v", err)
 	}

@@ -22,7 +22,8 @@ import (
 
 	"kohaku/pkg/sora"
 	"kohaku/pkg/stream"
-	"kohaku/pkg/testenv"
+	"kohaku/testsupport/dbtest"
+	"kohaku/testsupport/testenv"
 	"kohaku/tools/internal/sim"
 )
 
@@ -37,7 +38,7 @@ import (
 func TestHAProxyLosesNoStoredReport(t *testing.T) {
 	haproxy := lookPath(t, "haproxy", "Debian package haproxy")
 	ns := testenv.NATS(t)
-	db := testenv.Database(t)
+	db := dbtest.Database(t)
 	bin := buildReceiver(t)
 	writerBin := buildWriter(t)
 

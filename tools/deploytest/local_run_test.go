@@ -21,9 +21,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"kohaku/pkg/fixtures"
 	"kohaku/pkg/sora"
-	"kohaku/pkg/testenv"
+	"kohaku/testsupport/dbtest"
+	"kohaku/testsupport/fixtures"
+	"kohaku/testsupport/testenv"
 	"kohaku/tools/internal/sim"
 )
 
@@ -52,7 +53,7 @@ func TestLocalRun(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			db := testenv.Database(t)
+			db := dbtest.Database(t)
 			natsEnv, says := tt.nats(t)
 			listen := freeAddr(t)
 			cmd := exec.Command(bash, filepath.Join(root, "deploy/local/run.sh"))

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"kohaku/pkg/testenv"
+	"kohaku/testsupport/testenv"
 )
 
 // process is a program that a test runs, with its output kept for failure messages.

@@ -15,7 +15,7 @@ import (
 
 	"kohaku/pkg/normalize"
 	"kohaku/pkg/stream"
-	"kohaku/pkg/testenv"
+	"kohaku/testsupport/testenv"
 )
 
 // drained waits until the writer has acknowledged every message of the stream: from then

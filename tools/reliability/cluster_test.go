@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"kohaku/pkg/embedded"
 	"kohaku/pkg/stream"
-	"kohaku/pkg/testenv"
+	"kohaku/testsupport/testenv"
+	"kohaku/writer/embedded"
 )
 
 func TestStreamLeaderKilledInCluster(t *testing.T) {

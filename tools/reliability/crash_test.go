@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"kohaku/pkg/testenv"
+	"kohaku/testsupport/testenv"
 )
 
 func TestWriterKilledThreeTimesUnderLoad(t *testing.T) {

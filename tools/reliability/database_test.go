@@ -4,20 +4,20 @@ import (
 	"context"
 	"time"
 
-	"kohaku/pkg/testenv"
+	"kohaku/testsupport/dbtest"
 )
 
 // blockDatabase makes the pipeline's database refuse connections and ends those it has,
 // as an outage does, until allowDatabase or the end of the test.
 func (p *pipeline) blockDatabase() {
 	p.t.Helper()
-	testenv.BlockDatabase(p.t, p.dbURL)
+	dbtest.BlockDatabase(p.t, p.dbURL)
 }
 
 // allowDatabase ends blockDatabase.
 func (p *pipeline) allowDatabase() {
 	p.t.Helper()
-	testenv.AllowDatabase(p.t, p.dbURL)
+	dbtest.AllowDatabase(p.t, p.dbURL)
 }
 
 // exec runs sql in the pipeline's database.

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"kohaku/pkg/sora"
-	"kohaku/pkg/testenv"
+	"kohaku/testsupport/testenv"
 	"kohaku/tools/internal/sim"
 )
 

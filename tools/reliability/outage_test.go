@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"kohaku/pkg/testenv"
+	"kohaku/testsupport/testenv"
 )
 
 func TestDatabaseOutageUnderLoad(t *testing.T) {

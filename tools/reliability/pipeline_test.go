@@ -12,9 +12,10 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"kohaku/pkg/embedded"
 	"kohaku/pkg/stream"
-	"kohaku/pkg/testenv"
+	"kohaku/testsupport/dbtest"
+	"kohaku/testsupport/testenv"
+	"kohaku/writer/embedded"
 )
 
 // Settings of every scenario: short waits, so that recovery fits in seconds of test.
@@ -51,7 +52,7 @@ type pipeline struct {
 func newPipeline(t *testing.T, s setup) *pipeline {
 	t.Helper()
 	p := &pipeline{t: t, start: time.Now(), stream: stream.DefaultConfig()}
-	p.dbURL = testenv.Database(t)
+	p.dbURL = dbtest.Database(t)
 	pool, err := pgxpool.New(context.Background(), p.dbURL)
 	if err != nil {
 		t.Fatalf("pool: %v", err)
@@ -63,7 +64,7 @@ func newPipeline(t *testing.T, s setup) *pipeline {
 		p.nats = startCluster(t, 3)
 		p.stream.Replicas = 3
 	} else {
-		p.nats = []*embedded.Server{testenv.NATS(t)}
+		p.nats = []*embedded.Server{startNode(t)}
 	}
 	if s.duplicates > 0 {
 		p.stream.Duplicates = s.duplicates
@@ -212,6 +213,18 @@ func (p *pipeline) consumer() (*jetstream.ConsumerInfo, uint64, error) {
 		return nil, 0, fmt.Errorf("consumer info: %w", err)
 	}
 	return ci, s.CachedInfo().State.LastSeq, nil
+}
+
+// startNode starts one embedded JetStream node on a loopback port, as the writer runs it
+// with KOHAKU_EMBEDDED_NATS.
+func startNode(t *testing.T) *embedded.Server {
+	t.Helper()
+	s, err := embedded.Start(embedded.Options{Listen: "127.0.0.1:0", Dir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("start embedded nats: %v", err)
+	}
+	t.Cleanup(s.Shutdown)
+	return s
 }
 
 // startCluster starts a JetStream cluster of n embedded nodes on loopback ports.

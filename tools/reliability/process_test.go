@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"kohaku/pkg/testenv"
+	"kohaku/testsupport/testenv"
 )
 
 // process is a kohaku-receiver or kohaku-writer run by a test. The test's end kills it if

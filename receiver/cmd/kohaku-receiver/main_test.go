@@ -23,10 +23,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"kohaku/pkg/config"
-	"kohaku/pkg/fixtures"
 	"kohaku/pkg/sora"
 	"kohaku/pkg/stream"
-	"kohaku/pkg/testenv"
+	"kohaku/testsupport/fixtures"
+	"kohaku/testsupport/testenv"
 )
 
 // binary is the kohaku-receiver built once for the tests that run it as a process.

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"kohaku/pkg/sora"
-	"kohaku/pkg/testenv"
+	"kohaku/testsupport/testenv"
 )
 
 func TestFloodOfBadRequestsLeavesNoGoroutinesOrMemory(t *testing.T) {

@@ -21,12 +21,11 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"kohaku/pkg/config"
-	"kohaku/pkg/embedded"
-	"kohaku/pkg/fixtures"
 	"kohaku/pkg/sora"
 	"kohaku/pkg/stream"
-	"kohaku/pkg/testenv"
 	"kohaku/receiver/internal/collector"
+	"kohaku/testsupport/fixtures"
+	"kohaku/testsupport/testenv"
 )
 
 // mode is how a test talks to the receiver, like net/http's run(t, mode).
@@ -62,7 +61,7 @@ type setup struct {
 type receiver struct {
 	t      testing.TB
 	mode   mode
-	nats   *embedded.Server // nil against the system NATS
+	nats   *testenv.NATSServer // nil against the system NATS
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	h      *collector.Handler

@@ -13,7 +13,7 @@ import (
 
 	"kohaku/pkg/sora"
 	"kohaku/pkg/stream"
-	"kohaku/pkg/testenv"
+	"kohaku/testsupport/testenv"
 )
 
 const publishTimeout = time.Second

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"kohaku/pkg/stream"
-	"kohaku/pkg/testenv"
+	"kohaku/testsupport/testenv"
 )
 
 // TestSystemNATS runs the receiver against the machine's NATS (a 2.9 server on

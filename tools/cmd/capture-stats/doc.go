@@ -9,13 +9,13 @@
 // --interval. Each report becomes chromium-<peer>-<n>.json: pc1 and pc2 are two
 // connections of one session in channel "kohaku-fixture".
 //
-// To refresh the fixtures of kohaku/pkg/fixtures, from the repository root, with Debian's
+// To refresh the fixtures of kohaku/testsupport/fixtures, from the repository root, with Debian's
 // chromium package installed:
 //
 //	go run ./tools/cmd/capture-stats
-//	go test ./pkg/fixtures/...
+//	go test ./testsupport/fixtures/...
 //
-// which replaces pkg/fixtures/data/chromium-pc{1,2}-{1..4}.json. Golden files derived
+// which replaces testsupport/fixtures/data/chromium-pc{1,2}-{1..4}.json. Golden files derived
 // from the fixtures (testdata/ of other packages) then need their -update run. Candidate
 // addresses of the machine's own network interfaces are replaced by documentation
 // addresses, so that the committed files do not describe the developer's network; every

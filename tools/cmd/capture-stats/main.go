@@ -65,7 +65,7 @@ The stats are kept as Chromium serialized them, except that candidate addresses 
 machine's own network interfaces (anything but loopback) are replaced by documentation
 addresses (203.0.113.0/24, 2001:db8::/32) unless --keep-addresses is given.
 
-Run it from the repository root to refresh the fixtures of pkg/fixtures:
+Run it from the repository root to refresh the fixtures of testsupport/fixtures:
 
 	go run ./tools/cmd/capture-stats
 

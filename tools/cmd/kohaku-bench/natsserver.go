@@ -7,10 +7,10 @@ import (
 	"os/signal"
 	"syscall"
 
-	"kohaku/pkg/embedded"
+	"kohaku/writer/embedded"
 )
 
-// runNATS is the nats subcommand: the embedded JetStream server (pkg/embedded, the one the
+// runNATS is the nats subcommand: the embedded JetStream server (writer/embedded, the one the
 // writer can host) with file storage in dir, in a process of its own so that its CPU and
 // memory are not the benchmark's. It serves until SIGTERM or SIGINT.
 func runNATS(args []string) error {

@@ -7,8 +7,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"kohaku/pkg/fixtures"
 	"kohaku/pkg/sora"
+	"kohaku/testsupport/fixtures"
 )
 
 // The receiver phase drives the bare baseline, the publish baseline and the receiver with

@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"strings"
 
-	"kohaku/pkg/fixtures"
 	"kohaku/pkg/sora"
+	"kohaku/testsupport/fixtures"
 )
 
 // FixtureTemplate returns the template of the project's Chromium capture: the successive

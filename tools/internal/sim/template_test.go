@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"kohaku/pkg/fixtures"
 	"kohaku/pkg/sora"
+	"kohaku/testsupport/fixtures"
 )
 
 func fixtureBodies(t *testing.T) (reports [][]byte, node []byte) {

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"kohaku/pkg/fixtures"
+	"kohaku/testsupport/fixtures"
 	"kohaku/writer/internal/writertest"
 )
 

@@ -21,7 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"kohaku/pkg/stream"
-	"kohaku/pkg/testenv"
+	"kohaku/testsupport/testenv"
 	"kohaku/writer/internal/writertest"
 )
 

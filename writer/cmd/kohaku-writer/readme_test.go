@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"kohaku/pkg/config"
-	"kohaku/pkg/testenv"
+	"kohaku/testsupport/testenv"
 )
 
 var updateREADME = flag.Bool("update", false, "rewrite the README's table of kohaku-writer's variables from Config")

@@ -16,8 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"kohaku/pkg/admin"
-	"kohaku/pkg/embedded"
 	"kohaku/pkg/stream"
+	"kohaku/writer/embedded"
 	"kohaku/writer/internal/ingest"
 	"kohaku/writer/internal/store"
 )

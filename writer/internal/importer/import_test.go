@@ -20,9 +20,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"kohaku/pkg/fixtures"
 	"kohaku/pkg/normalize"
 	"kohaku/pkg/sora"
+	"kohaku/testsupport/fixtures"
 	"kohaku/writer/internal/importer"
 	"kohaku/writer/internal/store"
 	"kohaku/writer/internal/writertest"

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"testing/iotest"
 
-	"kohaku/pkg/fixtures"
+	"kohaku/testsupport/fixtures"
 )
 
 // logLines returns the lines of the fixture rtc_stats.jsonl, without their newlines.

@@ -16,10 +16,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"kohaku/pkg/config"
-	"kohaku/pkg/fixtures"
 	"kohaku/pkg/normalize"
 	"kohaku/pkg/stream"
-	"kohaku/pkg/testenv"
+	"kohaku/testsupport/dbtest"
+	"kohaku/testsupport/fixtures"
+	"kohaku/testsupport/testenv"
 	"kohaku/writer/internal/ingest"
 	"kohaku/writer/internal/store"
 	"kohaku/writer/internal/writertest"
@@ -348,7 +349,7 @@ func TestDatabaseOutage(t *testing.T) {
 	e.publish(t, before)
 	writertest.WaitCounts(t, e.pool, writertest.Expect(t, before), 60*time.Second)
 
-	testenv.BlockDatabase(t, e.url)
+	dbtest.BlockDatabase(t, e.url)
 	blocked := time.Now()
 	// Messages keep arriving while the database is away.
 	e.publish(t, during)
@@ -375,7 +376,7 @@ func TestDatabaseOutage(t *testing.T) {
 		t.Errorf("kohaku_writer_database_up = %v during the outage, want 0", up)
 	}
 
-	testenv.AllowDatabase(t, e.url)
+	dbtest.AllowDatabase(t, e.url)
 	writertest.WaitCounts(t, e.pool, writertest.Expect(t, msgs), 60*time.Second)
 	e.waitSettled(t, stream.Consumer)
 	testenv.Eventually(t, 5*time.Second, func() error { return w.c.Ready(context.Background()) })

@@ -4,8 +4,8 @@ import (
 	"context"
 	"testing"
 
-	"kohaku/pkg/fixtures"
 	"kohaku/pkg/sora"
+	"kohaku/testsupport/fixtures"
 	"kohaku/writer/internal/writertest"
 )
 

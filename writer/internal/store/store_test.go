@@ -18,7 +18,7 @@ import (
 
 	"kohaku/pkg/normalize"
 	"kohaku/pkg/stream"
-	"kohaku/pkg/testenv"
+	"kohaku/testsupport/dbtest"
 	"kohaku/writer/internal/store"
 	"kohaku/writer/internal/writertest"
 )
@@ -264,7 +264,7 @@ func TestConnectionSpansItsMessages(t *testing.T) {
 
 func TestWriteFailsTransientlyWhileTheDatabaseIsAway(t *testing.T) {
 	f := newFixture(t, 3)
-	testenv.BlockDatabase(t, f.url)
+	dbtest.BlockDatabase(t, f.url)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_, err := f.st.Write(ctx, f.items)
@@ -274,7 +274,7 @@ func TestWriteFailsTransientlyWhileTheDatabaseIsAway(t *testing.T) {
 	if up := writertest.Metric(t, f.reg, "kohaku_writer_database_up"); up != 0 {
 		t.Errorf("kohaku_writer_database_up = %v, want 0", up)
 	}
-	testenv.AllowDatabase(t, f.url)
+	dbtest.AllowDatabase(t, f.url)
 	f.write(t, f.items)
 	if d := writertest.Expect(t, f.msgs).Diff(f.counts(t)); d != "" {
 		t.Errorf("after the outage: %s", d)

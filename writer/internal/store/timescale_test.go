@@ -10,8 +10,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"kohaku/pkg/testenv"
 	"kohaku/schema"
+	"kohaku/testsupport/testenv"
 	"kohaku/writer/internal/store"
 	"kohaku/writer/internal/writertest"
 )

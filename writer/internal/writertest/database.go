@@ -9,8 +9,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"kohaku/pkg/testenv"
 	"kohaku/schema"
+	"kohaku/testsupport/dbtest"
+	"kohaku/testsupport/testenv"
 )
 
 // packageDB is the database that Run created for the test package, or why it could not.
@@ -25,7 +26,7 @@ var packageDB struct {
 // from TestMain.
 func Run(m *testing.M) int {
 	var drop func() error
-	packageDB.url, drop, packageDB.err = testenv.NewDatabase(context.Background())
+	packageDB.url, drop, packageDB.err = dbtest.NewDatabase(context.Background())
 	code := m.Run()
 	if packageDB.err == nil {
 		if err := drop(); err != nil {
@@ -59,7 +60,7 @@ func newSchema(t testing.TB, migrate bool) string {
 	if packageDB.err != nil {
 		testenv.Unavailable(t, "PostgreSQL (KOHAKU_TEST_DATABASE_URL)", packageDB.err)
 	}
-	u := testenv.Schema(t, packageDB.url)
+	u := dbtest.Schema(t, packageDB.url)
 	if migrate {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()

@@ -19,11 +19,10 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"kohaku/pkg/embedded"
-	"kohaku/pkg/fixtures"
 	"kohaku/pkg/normalize"
 	"kohaku/pkg/stream"
-	"kohaku/pkg/testenv"
+	"kohaku/testsupport/fixtures"
+	"kohaku/testsupport/testenv"
 )
 
 // Pool returns a pool on url, closed when the test ends.
@@ -39,7 +38,7 @@ func Pool(t testing.TB, url string) *pgxpool.Pool {
 
 // JetStream is an embedded JetStream server with the KOHAKU stream and a client of it.
 type JetStream struct {
-	Server *embedded.Server
+	Server *testenv.NATSServer
 	Conn   *nats.Conn
 	JS     jetstream.JetStream
 }

@@ -1,0 +1,3 @@
+module kohaku/testsupport
+
+go 1.26.8
