@@ -133,12 +133,12 @@ func restoredElements(t testing.TB, rows *Rows) []string {
 }
 
 // restoreCanon restores a row and returns the canonical text of the element, going through
-// encoding/json as a consumer of Restore would.
+// encoding/json as a consumer of restore would.
 func restoreCanon(t testing.TB, table string, row []any) string {
 	t.Helper()
-	m, err := Restore(table, row)
+	m, err := restore(table, row)
 	if err != nil {
-		t.Fatalf("Restore(%s): %v", table, err)
+		t.Fatalf("restore(%s): %v", table, err)
 	}
 	data, err := json.Marshal(m)
 	if err != nil {

@@ -22,8 +22,8 @@ import (
 //
 // Nothing is lost: a member whose value does not fit its column exactly (null, a string
 // for a number, a fraction or a value beyond int64 for an integer, a number that a float64
-// does not hold exactly) is kept as written in extra, which is NULL when empty, and
-// Restore gives every element back.
+// does not hold exactly) is kept as written in extra, which is NULL when empty, so that
+// the row gives the element back.
 //
 // Every error is a *DecodeError: the body can never become rows.
 func Message(exporterType string, body []byte) (*Rows, error) {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"unicode/utf8"
 
 	"kohaku/pkg/jsonscan"
 )
@@ -177,63 +176,6 @@ func decodeString(raw []byte, escaped bool) string {
 func stringValue(raw []byte) string {
 	_, escaped := stringEnd(raw, 0)
 	return decodeString(raw, escaped)
-}
-
-// checkBody rejects what no row can hold: a body that is not JSON or not UTF-8 (PostgreSQL
-// text and jsonb need UTF-8), and the escape \u0000, which neither text nor jsonb accept.
-// It fills f, which tells in particular whether the body escapes a UTF-16 surrogate, which
-// jsonb rejects when it is unpaired, so that raw JSON values must be normalized before they
-// are stored. It reports whether every number was found to fit PostgreSQL's numeric; when
-// not, the scanner checks them.
-func checkBody(body []byte, f *bodyFacts) (numbersChecked bool, err error) {
-	if quickCheck(body, f) {
-		return true, nil
-	}
-	// The slow path words the error. It also decides when the quick check refused for a
-	// number, which the scanner then finds and reports.
-	*f = bodyFacts{}
-	f.surrogates, err = slowCheck(body)
-	return false, err
-}
-
-// slowCheck is checkBody's definition, with encoding/json; it reports whether the body
-// escapes a UTF-16 surrogate.
-func slowCheck(body []byte) (surrogates bool, err error) {
-	if !utf8.Valid(body) {
-		return false, errors.New("body is not valid UTF-8")
-	}
-	if !json.Valid(body) {
-		var v any
-		err := json.Unmarshal(body, &v) // only for its description of the syntax error
-		if err == nil {
-			err = errors.New("invalid JSON")
-		}
-		return false, err
-	}
-	for rest := body; ; {
-		k := bytes.Index(rest, []byte(`\u`))
-		if k < 0 {
-			break
-		}
-		// An escape only when preceded by an even number of backslashes ("\\u" is not).
-		n := 0
-		for n < k && rest[k-1-n] == '\\' {
-			n++
-		}
-		if n%2 == 0 && k+6 <= len(rest) {
-			hex := rest[k+2 : k+6]
-			if string(hex) == "0000" {
-				return false, errors.New(`a string holds \u0000, which PostgreSQL text and jsonb cannot store`)
-			}
-			if hex[0] == 'd' || hex[0] == 'D' {
-				if c := hex[1] | 0x20; c >= '8' && c <= 'f' && (c <= '9' || c >= 'a') {
-					surrogates = true
-				}
-			}
-		}
-		rest = rest[k+2:]
-	}
-	return surrogates, nil
 }
 
 // normalizeJSON rewrites the raw JSON value v the way encoding/json reads it (a lone

@@ -1,3 +1,5 @@
+// The generator of schema/0001_tables.sql: test code, since only TestSchemaSQLUpToDate runs it.
+
 package normalize
 
 import (
@@ -9,7 +11,8 @@ import (
 const schemaFile = "schema/0001_tables.sql"
 
 // reservedColumns are the column names that PostgreSQL reserves (pg_get_keywords catcode
-// R or T), which must be quoted; TestCopyIntoSchema checks the list against the server.
+// R or T), which must be quoted; schema's TestNormalizedRowsRoundTripThroughTheTables
+// checks against the server that every reserved column name is quoted.
 var reservedColumns = map[string]bool{"binary": true}
 
 func quoteColumn(name string) string {

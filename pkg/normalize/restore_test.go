@@ -6,13 +6,13 @@ import (
 	"fmt"
 )
 
-// Restore gives back the stats element that row, a row of table as Message made it or as
+// restore gives back the stats element that row, a row of table as Message made it or as
 // read back from the database, was made from: a map that encoding/json turns into an
 // object equal to the original element, numbers included (id, type and timestamp come
 // back from the leading columns). Values of jsonb columns must be raw JSON ([]byte,
 // json.RawMessage or string) for numbers to stay exact: select them as text, or scan them
 // into []byte.
-func Restore(table string, row []any) (map[string]any, error) {
+func restore(table string, row []any) (map[string]any, error) {
 	l := tables.byName[table]
 	if l == nil {
 		return nil, fmt.Errorf("normalize: restore: unknown table %q", table)
