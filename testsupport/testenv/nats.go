@@ -1,7 +1,7 @@
 package testenv
 
 import (
-	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"kohaku/testsupport/proc"
 )
 
 // NATSServerVersion is the nats-server release that NATS runs: the one the writer embeds
@@ -26,9 +28,8 @@ type NATSServer struct {
 	dir  string
 	port int
 
-	mu     sync.Mutex
-	proc   *os.Process   // nil while stopped
-	exited chan struct{} // closed when proc has exited
+	mu      sync.Mutex
+	running *proc.Process // nil while stopped
 }
 
 // NATS starts a nats-server with JetStream for the test and stops it at the end. The
@@ -60,17 +61,12 @@ func (s *NATSServer) Addr() string { return net.JoinHostPort("127.0.0.1", strcon
 func (s *NATSServer) Shutdown() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.proc == nil {
+	if s.running == nil {
 		return
 	}
-	_ = s.proc.Signal(os.Interrupt)
-	select {
-	case <-s.exited:
-	case <-time.After(10 * time.Second):
-		s.proc.Kill()
-		<-s.exited
-	}
-	s.proc = nil
+	// Its exit status after the interrupt tells nothing the test needs; Stop kills it if it hangs.
+	_ = s.running.Stop(os.Interrupt, 10*time.Second)
+	s.running = nil
 }
 
 // Restart starts a stopped server again on the same port and data directory, and returns
@@ -78,36 +74,19 @@ func (s *NATSServer) Shutdown() {
 func (s *NATSServer) Restart() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.proc != nil {
+	if s.running != nil {
 		return fmt.Errorf("nats-server on %s is running", s.Addr())
 	}
 	cmd := exec.Command(s.bin, "-a", "127.0.0.1", "-p", strconv.Itoa(s.port), "-js", "-sd", s.dir)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start nats-server: %w", err)
+	p, err := proc.Spawn("nats-server", cmd)
+	if err != nil {
+		return err
 	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
 	// Readiness is the client port answering; JetStream is up by then on a single node.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", s.Addr(), time.Second)
-		if err == nil {
-			c.Close()
-			break
-		}
-		select {
-		case <-exited:
-			return fmt.Errorf("nats-server exited at start: %s", out.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			return fmt.Errorf("nats-server not accepting connections on %s after 30s: %s", s.Addr(), out.String())
-		}
+	if err := p.WaitTCP(s.Addr(), 30*time.Second); err != nil {
+		return errors.Join(fmt.Errorf("%w: %s", err, p.Output()), p.Kill())
 	}
-	s.proc, s.exited = cmd.Process, exited
+	s.running = p
 	return nil
 }
 

@@ -23,6 +23,7 @@ import (
 	"kohaku/pkg/sora"
 	"kohaku/pkg/stream"
 	"kohaku/testsupport/dbtest"
+	"kohaku/testsupport/proc"
 	"kohaku/testsupport/testenv"
 	"kohaku/tools/internal/sim"
 )
@@ -44,33 +45,37 @@ func TestHAProxyLosesNoStoredReport(t *testing.T) {
 
 	const receivers = 3
 	var addrs []string
-	var procs []*process
+	var procs []*proc.Process
 	for i := range receivers {
-		addr, admin := freeAddr(t), freeAddr(t)
+		addr, admin := proc.FreeAddr(t), proc.FreeAddr(t)
 		cmd := exec.Command(bin)
-		cmd.Env = append(cleanEnv(),
+		cmd.Env = proc.CleanEnv(
 			"KOHAKU_LISTEN="+addr,
 			"KOHAKU_ADMIN_LISTEN="+admin,
 			"KOHAKU_NATS_URL="+ns.URL(),
 			fmt.Sprintf("KOHAKU_RECEIVER_ID=receiver%d", i+1),
 			"KOHAKU_LOG_FORMAT=json",
 		)
-		p := start(t, fmt.Sprintf("kohaku-receiver %d", i+1), cmd)
-		waitReady(t, p, "http://"+admin+"/readyz", 30*time.Second)
+		p := proc.Start(t, fmt.Sprintf("kohaku-receiver %d", i+1), cmd)
+		if err := p.WaitHTTP("http://"+admin+"/readyz", 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
 		addrs, procs = append(addrs, addr), append(procs, p)
 	}
-	writerAdmin := freeAddr(t)
+	writerAdmin := proc.FreeAddr(t)
 	wcmd := exec.Command(writerBin)
-	wcmd.Env = append(cleanEnv(),
+	wcmd.Env = proc.CleanEnv(
 		"KOHAKU_NATS_URL="+ns.URL(),
 		"KOHAKU_DATABASE_URL="+db,
 		"KOHAKU_ADMIN_LISTEN="+writerAdmin,
 		"KOHAKU_LOG_FORMAT=json",
 	)
-	writer := start(t, "kohaku-writer", wcmd)
-	waitReady(t, writer, "http://"+writerAdmin+"/readyz", time.Minute)
+	writer := proc.Start(t, "kohaku-writer", wcmd)
+	if err := writer.WaitHTTP("http://"+writerAdmin+"/readyz", time.Minute); err != nil {
+		t.Fatal(err)
+	}
 
-	lb, stats := freeAddr(t), freeAddr(t)
+	lb, stats := proc.FreeAddr(t), proc.FreeAddr(t)
 	project, err := os.ReadFile(filepath.Join(root, "deploy/haproxy/haproxy.cfg"))
 	if err != nil {
 		t.Fatal(err)
@@ -83,11 +88,11 @@ func TestHAProxyLosesNoStoredReport(t *testing.T) {
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	hp := start(t, "haproxy", exec.Command(haproxy, "-f", cfgFile, "-db"))
+	hp := proc.Start(t, "haproxy", exec.Command(haproxy, "-f", cfgFile, "-db"))
 	statsURL := "http://" + stats + "/stats;csv"
 	testenv.Eventually(t, 30*time.Second, func() error {
-		if hp.exited() {
-			t.Fatalf("haproxy ended: %v\n%s", hp.err, hp.out.String())
+		if hp.Exited() {
+			t.Fatalf("haproxy ended: %v\n%s", hp.Err(), hp.Output())
 		}
 		return serversUp(statsURL, receivers)
 	})
@@ -113,7 +118,9 @@ func TestHAProxyLosesNoStoredReport(t *testing.T) {
 	webhookLoad := send(webhook, hooks, concurrency/2, kill) // one HTTP/1.1 connection per request in flight
 	<-kill.fired
 	killedAt := time.Now() // requests that end from now on may have lost their receiver
-	victim.kill()
+	if err := victim.Kill(); err != nil {
+		t.Fatal(err)
+	}
 	results := append(<-exporterLoad, <-webhookLoad...)
 
 	// Once HAProxy's health checks have taken the dead receiver out, nothing may fail.

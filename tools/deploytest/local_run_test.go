@@ -24,6 +24,7 @@ import (
 	"kohaku/pkg/sora"
 	"kohaku/testsupport/dbtest"
 	"kohaku/testsupport/fixtures"
+	"kohaku/testsupport/proc"
 	"kohaku/testsupport/testenv"
 	"kohaku/tools/internal/sim"
 )
@@ -42,7 +43,7 @@ func TestLocalRun(t *testing.T) {
 		auth bool // the receiver requires HTTP Basic authentication
 	}{
 		{"writer embeds JetStream", func(t *testing.T) ([]string, string) {
-			addr := freeAddr(t)
+			addr := proc.FreeAddr(t)
 			return []string{"KOHAKU_EMBEDDED_NATS=true", "KOHAKU_EMBEDDED_NATS_LISTEN=" + addr,
 				"KOHAKU_EMBEDDED_NATS_DIR=" + t.TempDir()}, "embedding JetStream in the writer at " + addr
 		}, false},
@@ -55,14 +56,14 @@ func TestLocalRun(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			db := dbtest.Database(t)
 			natsEnv, says := tt.nats(t)
-			listen := freeAddr(t)
+			listen := proc.FreeAddr(t)
 			cmd := exec.Command(bash, filepath.Join(root, "deploy/local/run.sh"))
-			cmd.Env = append(cleanEnv(), natsEnv...)
+			cmd.Env = proc.CleanEnv(natsEnv...)
 			cmd.Env = append(cmd.Env,
 				"KOHAKU_LOCAL_BIN="+bin,
 				"KOHAKU_LISTEN="+listen,
-				"KOHAKU_LOCAL_RECEIVER_ADMIN_LISTEN="+freeAddr(t),
-				"KOHAKU_LOCAL_WRITER_ADMIN_LISTEN="+freeAddr(t),
+				"KOHAKU_LOCAL_RECEIVER_ADMIN_LISTEN="+proc.FreeAddr(t),
+				"KOHAKU_LOCAL_WRITER_ADMIN_LISTEN="+proc.FreeAddr(t),
 				"KOHAKU_DATABASE_URL="+db,
 				"KOHAKU_LOG_FORMAT=json",
 			)
@@ -71,7 +72,7 @@ func TestLocalRun(t *testing.T) {
 				auth = sim.ClientOptions{BasicAuthUser: "sora", BasicAuthPassword: "local-secret"}
 				cmd.Env = append(cmd.Env, "KOHAKU_BASIC_AUTH_USER=sora", "KOHAKU_BASIC_AUTH_PASSWORD=local-secret")
 			}
-			p := start(t, "deploy/local/run.sh", cmd)
+			p := proc.Start(t, "deploy/local/run.sh", cmd)
 			t.Cleanup(func() {
 				if t.Failed() {
 					killChildren(p)
@@ -81,10 +82,10 @@ func TestLocalRun(t *testing.T) {
 			collector := "http://" + listen + "/collector"
 			webhook := "http://" + listen + "/stats-webhook"
 			testenv.Eventually(t, 5*time.Minute, func() error { // the first build can be slow
-				if p.exited() {
-					t.Fatalf("run.sh ended before it was ready: %v\n%s", p.err, p.out.String())
+				if p.Exited() {
+					t.Fatalf("run.sh ended before it was ready: %v\n%s", p.Err(), p.Output())
 				}
-				if !strings.Contains(p.out.String(), "Kohaku is ready. Point Sora at it (sora.conf):") {
+				if !strings.Contains(p.Output(), "Kohaku is ready. Point Sora at it (sora.conf):") {
 					return fmt.Errorf("run.sh has not said it is ready")
 				}
 				return nil
@@ -100,7 +101,7 @@ func TestLocalRun(t *testing.T) {
 			if tt.auth {
 				wantSaid = append(wantSaid, "HTTP Basic authentication as user sora", "--basic-auth sora:PASSWORD")
 			}
-			out := p.out.String()
+			out := p.Output()
 			for _, want := range wantSaid {
 				if !strings.Contains(out, want) {
 					t.Errorf("run.sh does not say %q:\n%s", want, out)
@@ -147,10 +148,10 @@ func TestLocalRun(t *testing.T) {
 				return nil
 			})
 
-			if err := p.stop(t, os.Interrupt, time.Minute); err != nil {
-				t.Fatalf("run.sh after SIGINT: %v, want a clean exit\n%s", err, p.out.String())
+			if err := p.Stop(os.Interrupt, time.Minute); err != nil {
+				t.Fatalf("run.sh after SIGINT: %v, want a clean exit\n%s", err, p.Output())
 			}
-			if out := p.out.String(); !strings.Contains(out, "kohaku-local: stopped") {
+			if out := p.Output(); !strings.Contains(out, "kohaku-local: stopped") {
 				t.Errorf("run.sh did not say it stopped:\n%s", out)
 			}
 			for _, pid := range childPIDs(p) {
@@ -263,9 +264,9 @@ func storedConnections(ctx context.Context, conn *pgx.Conn) ([]string, error) {
 }
 
 // childPIDs returns the programs that run.sh said it started ("kohaku-writer started (pid N)").
-func childPIDs(p *process) []int {
+func childPIDs(p *proc.Process) []int {
 	var pids []int
-	for _, m := range regexp.MustCompile(`started \(pid (\d+)\)`).FindAllStringSubmatch(p.out.String(), -1) {
+	for _, m := range regexp.MustCompile(`started \(pid (\d+)\)`).FindAllStringSubmatch(p.Output(), -1) {
 		if pid, err := strconv.Atoi(m[1]); err == nil {
 			pids = append(pids, pid)
 		}
@@ -275,7 +276,7 @@ func childPIDs(p *process) []int {
 
 // killChildren kills what run.sh started when the test ends early: they run in process
 // groups of their own, so killing the script does not end them.
-func killChildren(p *process) {
+func killChildren(p *proc.Process) {
 	for _, pid := range childPIDs(p) {
 		syscall.Kill(pid, syscall.SIGKILL)
 	}
@@ -287,7 +288,7 @@ func TestLocalRunRefuses(t *testing.T) {
 	bash := lookPath(t, "bash", "Debian package bash")
 	ns := testenv.NATS(t) // a port that is taken, by a NATS server with JetStream
 	taken := strings.TrimPrefix(ns.URL(), "nats://")
-	closed := freeAddr(t)
+	closed := proc.FreeAddr(t)
 	tests := []struct {
 		name string
 		env  []string
@@ -303,7 +304,7 @@ func TestLocalRunRefuses(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cmd := exec.Command(bash, filepath.Join(root, "deploy/local/run.sh"))
-			cmd.Env = append(cleanEnv(), "KOHAKU_LOCAL_BIN="+t.TempDir())
+			cmd.Env = proc.CleanEnv("KOHAKU_LOCAL_BIN=" + t.TempDir())
 			cmd.Env = append(cmd.Env, tt.env...)
 			out, err := cmd.CombinedOutput()
 			if err == nil {

@@ -15,12 +15,13 @@ import (
 
 	"kohaku/pkg/normalize"
 	"kohaku/pkg/stream"
+	"kohaku/testsupport/proc"
 	"kohaku/testsupport/testenv"
 )
 
 // drained waits until the writer has acknowledged every message of the stream: from then
 // on the database holds all it will.
-func drained(t *testing.T, writer *process, natsURL string, timeout time.Duration) {
+func drained(t *testing.T, writer *proc.Process, natsURL string, timeout time.Duration) {
 	t.Helper()
 	nc, err := nats.Connect(natsURL)
 	if err != nil {
@@ -32,8 +33,8 @@ func drained(t *testing.T, writer *process, natsURL string, timeout time.Duratio
 		t.Fatal(err)
 	}
 	testenv.Eventually(t, timeout, func() error {
-		if writer.exited() {
-			t.Fatalf("kohaku-writer ended: %v\n%s", writer.err, writer.out.String())
+		if writer.Exited() {
+			t.Fatalf("kohaku-writer ended: %v\n%s", writer.Err(), writer.Output())
 		}
 		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 		defer cancel()

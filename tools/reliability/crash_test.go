@@ -32,7 +32,9 @@ func TestWriterKilledThreeTimesUnderLoad(t *testing.T) {
 			}
 			return err
 		})
-		p.writer.kill(t)
+		if err := p.writer.Kill(); err != nil {
+			t.Error(err)
+		}
 		if ci, _, err := p.consumer(); err == nil {
 			held += ci.NumAckPending
 			t.Logf("writer %d killed holding %d messages delivered and not acknowledged", kill, ci.NumAckPending)

@@ -35,7 +35,7 @@ func TestDatabaseOutageUnderLoad(t *testing.T) {
 		t.Errorf("%d requests answered 204 during the database outage, want at least 200", n)
 	}
 	p.verify(rec.all(), 500)
-	if p.writer.exited() {
-		t.Errorf("the writer exited during the outage: %v", p.writer.err)
+	if p.writer.Exited() {
+		t.Errorf("the writer exited during the outage: %v", p.writer.Err())
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"kohaku/pkg/stream"
 	"kohaku/testsupport/dbtest"
+	"kohaku/testsupport/proc"
 	"kohaku/testsupport/testenv"
 	"kohaku/writer/embedded"
 )
@@ -102,7 +103,7 @@ func (p *pipeline) streamEnv() []string {
 
 // startWriter starts a kohaku-writer that migrates the database; it does not wait for it.
 func (p *pipeline) startWriter() *process {
-	admin := freeAddr(p.t)
+	admin := proc.FreeAddr(p.t)
 	env := append(p.streamEnv(),
 		"KOHAKU_DATABASE_URL="+p.dbURL,
 		"KOHAKU_ADMIN_LISTEN="+admin,
@@ -127,13 +128,7 @@ func (p *pipeline) startReceiver(i int, extra ...string) *process {
 		"KOHAKU_RETRY_AFTER=1s",
 	)
 	r := start(t, "kohaku-receiver "+strconv.Itoa(i), binaries.receiver, "", append(env, extra...))
-	select {
-	case <-r.listening:
-	case <-r.done:
-		t.Fatalf("%s exited before listening: %v\n%s", r.name, r.err, r.logs())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("%s not listening after 30s\n%s", r.name, r.logs())
-	}
+	r.waitListening(t, 30*time.Second)
 	return r
 }
 
@@ -180,8 +175,8 @@ func (p *pipeline) drained(timeout time.Duration) {
 	t := p.t
 	t.Helper()
 	testenv.Eventually(t, timeout, func() error {
-		if p.writer.exited() {
-			t.Fatalf("kohaku-writer exited: %v", p.writer.err)
+		if p.writer.Exited() {
+			t.Fatalf("kohaku-writer exited: %v", p.writer.Err())
 		}
 		ci, last, err := p.consumer()
 		if err != nil {
@@ -232,7 +227,7 @@ func startCluster(t *testing.T, n int) []*embedded.Server {
 	t.Helper()
 	routes := make([]string, n)
 	for i := range routes {
-		routes[i] = freeAddr(t)
+		routes[i] = proc.FreeAddr(t)
 	}
 	type started struct {
 		i   int

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -23,7 +24,9 @@ func TestReplayRebuildsIdenticalTables(t *testing.T) {
 
 	// Lose every table, as a database restored from nothing would, and rebuild it from the
 	// stream: replay migrates the empty database first.
-	p.writer.stop(t)
+	if err := p.writer.Stop(syscall.SIGTERM, 30*time.Second); err != nil {
+		t.Fatalf("after SIGTERM: %v", err)
+	}
 	p.exec("DROP SCHEMA public CASCADE")
 	p.exec("CREATE SCHEMA public")
 	p.pool.Reset() // the pool's cached statements describe the dropped tables
@@ -33,7 +36,9 @@ func TestReplayRebuildsIdenticalTables(t *testing.T) {
 	since := p.start.Add(-time.Second).UTC().Format(time.RFC3339)
 	replay := start(t, "kohaku-writer replay", binaries.writer, "",
 		append(p.streamEnv(), "KOHAKU_DATABASE_URL="+p.dbURL), "replay", "--since", since)
-	replay.wait(t, 2*time.Minute)
+	if err := replay.Wait(2 * time.Minute); err != nil {
+		t.Fatal(err)
+	}
 
 	after := p.contents()
 	for _, table := range slices.Sorted(maps.Keys(before)) {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -26,38 +25,23 @@ import (
 	"kohaku/pkg/sora"
 	"kohaku/pkg/stream"
 	"kohaku/testsupport/fixtures"
+	"kohaku/testsupport/proc"
 	"kohaku/testsupport/testenv"
 )
 
-// binary is the kohaku-receiver built once for the tests that run it as a process.
-var binary string
+// receiverBin is kohaku-receiver, built once for the tests that run it as a process.
+var receiverBin = &proc.Binary{Name: "kohaku-receiver", Pkg: ".", Race: raceEnabled}
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "kohaku-receiver-test")
-	if err != nil {
+	code := m.Run()
+	if err := receiverBin.Remove(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
 	}
-	code := func() int {
-		defer os.RemoveAll(dir)
-		binary = filepath.Join(dir, "kohaku-receiver")
-		args := []string{"build", "-o", binary}
-		if raceEnabled {
-			args = append(args, "-race")
-		}
-		cmd := exec.Command("go", append(args, ".")...)
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Run(); err != nil {
-			fmt.Fprintln(os.Stderr, "build kohaku-receiver:", err)
-			return 1
-		}
-		return m.Run()
-	}()
 	os.Exit(code)
 }
 
 func TestHelpListsEveryVariable(t *testing.T) {
-	out, err := exec.Command(binary, "-h").CombinedOutput()
+	out, err := exec.Command(receiverBin.Path(t), "-h").CombinedOutput()
 	if err != nil {
 		t.Fatalf("-h: %v\n%s", err, out)
 	}
@@ -176,98 +160,43 @@ func TestConfigBasicAuthReadsThePasswordFile(t *testing.T) {
 
 // process is a running kohaku-receiver.
 type process struct {
+	*proc.Process
 	t     *testing.T
-	cmd   *exec.Cmd
 	addr  string // collector host:port
 	admin string // admin host:port
-	exit  chan error
-	mu    sync.Mutex
-	log   bytes.Buffer
 }
 
 // startProcess runs the binary on loopback ports with env added, and waits for its
 // "listening" log line.
 func startProcess(t *testing.T, env ...string) *process {
 	t.Helper()
-	cmd := exec.Command(binary)
+	cmd := exec.Command(receiverBin.Path(t))
 	cmd.Env = append(os.Environ(),
 		"KOHAKU_LISTEN=127.0.0.1:0", "KOHAKU_ADMIN_LISTEN=127.0.0.1:0", "KOHAKU_LOG_FORMAT=json",
 		"KOHAKU_LOG_LEVEL=info", "KOHAKU_RECEIVER_ID=proc-test")
 	cmd.Env = append(cmd.Env, env...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
+	p := &process{Process: proc.Start(t, "kohaku-receiver", cmd), t: t}
+	var l struct {
+		Addr  string `json:"addr"`
+		Admin string `json:"admin_addr"`
+	}
+	if err := p.WaitLog("listening", &l, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &process{t: t, cmd: cmd, exit: make(chan error, 1)}
-	listening := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			p.mu.Lock()
-			p.log.Write(sc.Bytes())
-			p.log.WriteByte('\n')
-			var line struct {
-				Msg   string `json:"msg"`
-				Addr  string `json:"addr"`
-				Admin string `json:"admin_addr"`
-			}
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "listening" {
-				p.addr, p.admin = line.Addr, line.Admin
-				close(listening)
-			}
-			p.mu.Unlock()
-		}
-		p.exit <- cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			<-p.exit
-		}
-		if t.Failed() {
-			t.Logf("kohaku-receiver log:\n%s", p.logs())
-		}
-	})
-	select {
-	case <-listening:
-	case err := <-p.exit:
-		t.Fatalf("kohaku-receiver exited before listening: %v\n%s", err, p.logs())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("kohaku-receiver not listening after 30s\n%s", p.logs())
-	}
+	p.addr, p.admin = l.Addr, l.Admin
 	return p
-}
-
-func (p *process) logs() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.log.String()
 }
 
 // adminGet returns the status and body of an admin endpoint.
 func (p *process) adminGet(path string) (int, string, error) {
-	resp, err := http.Get("http://" + p.admin + path)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), err
+	return proc.Get("http://" + p.admin + path)
 }
 
 func (p *process) waitReady() {
 	p.t.Helper()
-	testenv.Eventually(p.t, 20*time.Second, func() error {
-		code, body, err := p.adminGet("/readyz")
-		if err == nil && code != http.StatusOK {
-			err = fmt.Errorf("/readyz: %d %s", code, body)
-		}
-		return err
-	})
+	if err := p.WaitHTTP("http://"+p.admin+"/readyz", 20*time.Second); err != nil {
+		p.t.Fatal(err)
+	}
 }
 
 // h2cClient speaks HTTP/2 with prior knowledge, as Sora does with an http:// URL.
@@ -431,21 +360,19 @@ func TestSIGTERMFinishesRequestsInFlight(t *testing.T) {
 		return nil
 	})
 
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	testenv.Eventually(t, 10*time.Second, func() error {
-		if !strings.Contains(p.logs(), `"msg":"shutting down"`) {
+		if !strings.Contains(p.Output(), `"msg":"shutting down"`) {
 			return errors.New("no shutdown logged yet")
 		}
 		return nil
 	})
 	close(finish) // the slow requests finish their bodies during the shutdown
-	var exitErr error
-	select {
-	case exitErr = <-p.exit:
-	case <-time.After(30 * time.Second):
-		t.Fatal("kohaku-receiver did not exit within 30s of SIGTERM")
+	exitErr := p.Wait(30 * time.Second)
+	if errors.As(exitErr, new(*proc.TimeoutError)) {
+		t.Fatal(exitErr)
 	}
 	close(stopFlood)
 	wg.Wait()
@@ -471,10 +398,10 @@ func TestSIGTERMFinishesRequestsInFlight(t *testing.T) {
 	if len(acked) < slow {
 		t.Errorf("only %d requests answered 204", len(acked))
 	}
-	if !strings.Contains(p.logs(), `"msg":"stopped"`) {
+	if !strings.Contains(p.Output(), `"msg":"stopped"`) {
 		t.Error("no clean stop logged")
 	}
-	checkLogLines(t, p.logs())
+	checkLogLines(t, p.Output())
 }
 
 // checkLogLines checks that every JSON log line names the service, that the shutdown line
@@ -510,7 +437,7 @@ func checkLogLines(t *testing.T, logs string) {
 }
 
 func TestVersionFlag(t *testing.T) {
-	out, err := exec.Command(binary, "-version").CombinedOutput()
+	out, err := exec.Command(receiverBin.Path(t), "-version").CombinedOutput()
 	if err != nil {
 		t.Fatalf("-version: %v\n%s", err, out)
 	}
@@ -586,10 +513,7 @@ func TestManageStreamFalseLeavesTheStreamAlone(t *testing.T) {
 		}
 		return err
 	})
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-p.exit; err != nil {
+	if err := p.Stop(syscall.SIGTERM, 30*time.Second); err != nil {
 		t.Errorf("exit after SIGTERM: %v", err)
 	}
 	nc, err := nats.Connect(srv.URL())
@@ -667,7 +591,7 @@ func TestWebhookWithBasicAuthFromPasswordFile(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
-	if logs := p.logs(); strings.Contains(logs, "battery") || !strings.Contains(logs, `"basic_auth":true`) {
+	if logs := p.Output(); strings.Contains(logs, "battery") || !strings.Contains(logs, `"basic_auth":true`) {
 		t.Errorf("the log must say basic_auth is on and never show the password:\n%s", logs)
 	}
 }

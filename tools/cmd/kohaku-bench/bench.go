@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"kohaku/pkg/stream"
+	"kohaku/testsupport/proc"
 )
 
 // bench is one run of the benchmark: its work directory, the binaries, the database, the
@@ -36,11 +37,11 @@ type bench struct {
 	res      *results
 
 	// Kept from one phase to the next.
-	receiverProc *proc
+	receiverProc *child
 	receiverURL  string
-	writerProc   *proc
+	writerProc   *child
 	writerAdmin  string
-	natsProc     *proc
+	natsProc     *child
 }
 
 // run runs every phase and writes the results.
@@ -123,7 +124,7 @@ func (b *bench) setup(ctx context.Context) error {
 		return fmt.Errorf("kohaku-writer migrate: %w\n%s", err, out)
 	}
 
-	addr, err := freeAddr()
+	addr, err := proc.PickAddr()
 	if err != nil {
 		return err
 	}
@@ -157,11 +158,9 @@ func (b *bench) build(ctx context.Context) error {
 		return errors.New("not inside the Kohaku workspace (go env GOWORK is empty): run from the checkout or give --receiver and --writer")
 	}
 	b.progress("building kohaku-receiver and kohaku-writer")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", b.dir+string(os.PathSeparator),
-		"./receiver/cmd/kohaku-receiver", "./writer/cmd/kohaku-writer")
-	cmd.Dir = filepath.Dir(work)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build: %w\n%s", err, out)
+	if err := proc.GoBuild(ctx, filepath.Dir(work), b.dir+string(os.PathSeparator),
+		"./receiver/cmd/kohaku-receiver", "./writer/cmd/kohaku-writer"); err != nil {
+		return err
 	}
 	if b.receiver == "" {
 		b.receiver = filepath.Join(b.dir, "kohaku-receiver")
@@ -173,7 +172,7 @@ func (b *bench) build(ctx context.Context) error {
 }
 
 // start starts a child process that stopAll stops.
-func (b *bench) start(name, bin string, args []string, env ...string) (*proc, error) {
+func (b *bench) start(name, bin string, args []string, env ...string) (*child, error) {
 	p, err := start(b.dir, name, bin, args, env...)
 	if err != nil {
 		return nil, err

@@ -312,7 +312,7 @@ func (b *bench) waitDrained(ctx context.Context, timeout time.Duration) error {
 func (b *bench) notePeaks(phase string) error {
 	for _, p := range []struct {
 		name string
-		p    *proc
+		p    *child
 	}{{"kohaku-receiver", b.receiverProc}, {"kohaku-writer", b.writerProc}} {
 		rss, err := p.p.peakRSS()
 		if err != nil {

@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,79 +12,62 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"kohaku/testsupport/proc"
 )
 
-// proc is a child process of the benchmark: a service under test, a baseline or the NATS
+// child is a child process of the benchmark: a service under test, a baseline or the NATS
 // server. Its output goes to a log file in the work directory, shown when it fails.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
-	err  error // after done
+type child struct {
+	*proc.Process
+	log string
 
 	stopped bool // stop was called: a second call reports nothing
 }
 
 // start starts bin with args and extra environment variables; output goes to dir/name.log.
-func start(dir, name, bin string, args []string, env ...string) (*proc, error) {
+func start(dir, name, bin string, args []string, env ...string) (*child, error) {
 	logPath := filepath.Join(dir, name+".log")
 	f, err := os.Create(logPath)
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
+	// The child writes to a descriptor of its own: the file can be closed once it started.
+	defer f.Close()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = f, f
 	// Its own process group: a Ctrl-C in the terminal reaches the benchmark, which then
 	// stops the children in order.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("start %s: %w", name, err)
+	p, err := proc.Spawn(name, cmd)
+	if err != nil {
+		return nil, err
 	}
-	p := &proc{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		f.Close()
-		close(p.done)
-	}()
-	return p, nil
+	return &child{Process: p, log: logPath}, nil
 }
 
 // stop sends SIGTERM and waits up to 30 s for the process to exit, then kills it. It
 // reports an unclean exit once.
-func (p *proc) stop() error {
-	if p.stopped {
+func (c *child) stop() error {
+	if c.stopped {
 		return nil
 	}
-	p.stopped = true
-	select {
-	case <-p.done:
-		return p.exitErr()
-	default:
-	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-		return p.exitErr()
-	case <-time.After(30 * time.Second):
-		p.cmd.Process.Kill()
-		<-p.done
-		return fmt.Errorf("%s did not stop within 30s after SIGTERM; killed", p.name)
-	}
+	c.stopped = true
+	return c.withLog(c.Stop(syscall.SIGTERM, 30*time.Second))
 }
 
-func (p *proc) exitErr() error {
-	if p.err != nil {
-		return fmt.Errorf("%s: %w; its log:\n%s", p.name, p.err, p.tail())
+// withLog adds the tail of the log to err, if any.
+func (c *child) withLog(err error) error {
+	if err != nil {
+		return fmt.Errorf("%w; its log:\n%s", err, c.tail())
 	}
 	return nil
 }
 
 // tail returns the last lines of the process's log.
-func (p *proc) tail() string {
-	b, err := os.ReadFile(p.log)
+func (c *child) tail() string {
+	b, err := os.ReadFile(c.log)
 	if err != nil {
 		return err.Error()
 	}
@@ -97,60 +78,27 @@ func (p *proc) tail() string {
 	return "    " + strings.Join(lines, "\n    ")
 }
 
-// waitHTTP waits until GET url answers with a status below 300, or the process exits, or
+// waitHTTP waits until GET url answers with a 2xx status, or the process exits, or
 // timeout passes.
-func (p *proc) waitHTTP(url string, timeout time.Duration) error {
-	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(timeout)
-	var last error
-	for time.Now().Before(deadline) {
-		select {
-		case <-p.done:
-			return fmt.Errorf("%s exited while starting: %v; its log:\n%s", p.name, p.err, p.tail())
-		default:
-		}
-		resp, err := client.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode < 300 {
-				return nil
-			}
-			err = fmt.Errorf("GET %s: %s", url, resp.Status)
-		}
-		last = err
-		time.Sleep(20 * time.Millisecond)
-	}
-	return fmt.Errorf("%s not ready within %s: %v; its log:\n%s", p.name, timeout, last, p.tail())
+func (c *child) waitHTTP(url string, timeout time.Duration) error {
+	return c.withLog(c.WaitHTTP(url, timeout))
 }
 
 // waitTCP waits until addr accepts connections.
-func (p *proc) waitTCP(addr string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		select {
-		case <-p.done:
-			return fmt.Errorf("%s exited while starting: %v; its log:\n%s", p.name, p.err, p.tail())
-		default:
-		}
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.Close()
-			return nil
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return fmt.Errorf("%s does not accept connections on %s within %s; its log:\n%s", p.name, addr, timeout, p.tail())
+func (c *child) waitTCP(addr string, timeout time.Duration) error {
+	return c.withLog(c.WaitTCP(addr, timeout))
 }
 
 // resetPeak starts a new peak-RSS measurement: writing 5 to clear_refs resets VmHWM to
 // the current RSS (Linux 4.0 and later, see proc(5)).
-func (p *proc) resetPeak() {
-	os.WriteFile("/proc/"+strconv.Itoa(p.cmd.Process.Pid)+"/clear_refs", []byte("5"), 0)
+func (c *child) resetPeak() {
+	os.WriteFile("/proc/"+strconv.Itoa(c.Pid())+"/clear_refs", []byte("5"), 0)
 }
 
 // peakRSS returns the process's peak resident set size (VmHWM) since it started or since
 // the last resetPeak, in MiB.
-func (p *proc) peakRSS() (float64, error) {
-	return procStatus(p.cmd.Process.Pid, "VmHWM")
+func (c *child) peakRSS() (float64, error) {
+	return procStatus(c.Pid(), "VmHWM")
 }
 
 // procStatus returns a kB field of /proc/pid/status in MiB.
@@ -173,16 +121,6 @@ func procStatus(pid int, field string) (float64, error) {
 		return kb / 1024, nil
 	}
 	return 0, fmt.Errorf("/proc/%d/status has no %s", pid, field)
-}
-
-// freeAddr returns a loopback address with a port that is free now.
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("find a free port: %w", err)
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
 }
 
 // errStopped tells that the benchmark was interrupted.
@@ -247,8 +185,8 @@ func postgresCPU() time.Duration {
 }
 
 // cpu returns the CPU time the process used so far, 0 when it cannot be read.
-func (p *proc) cpu() time.Duration {
-	d, _ := cpuTime(p.cmd.Process.Pid)
+func (c *child) cpu() time.Duration {
+	d, _ := cpuTime(c.Pid())
 	return d
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"kohaku/pkg/sora"
 	"kohaku/testsupport/fixtures"
+	"kohaku/testsupport/proc"
 )
 
 // The receiver phase drives the bare baseline, the publish baseline and the receiver with
@@ -48,7 +49,7 @@ func (b *bench) receiverPhase(ctx context.Context) error {
 
 	type target struct {
 		name     string
-		p        *proc
+		p        *child
 		url      string
 		bodyFile string
 		webhook  bool // HTTP/1.1 with the webhook's header instead of h2c
@@ -61,7 +62,7 @@ func (b *bench) receiverPhase(ctx context.Context) error {
 		{"bare", []string{"baseline-bare"}},
 		{"publish", []string{"baseline-publish", "-nats", b.natsURL}},
 	} {
-		addr, err := freeAddr()
+		addr, err := proc.PickAddr()
 		if err != nil {
 			return err
 		}
@@ -141,12 +142,12 @@ func (b *bench) receiverPhase(ctx context.Context) error {
 }
 
 // startReceiver starts kohaku-receiver on free loopback ports and waits until it is ready.
-func (b *bench) startReceiver() (*proc, string, error) {
-	addr, err := freeAddr()
+func (b *bench) startReceiver() (*child, string, error) {
+	addr, err := proc.PickAddr()
 	if err != nil {
 		return nil, "", err
 	}
-	admin, err := freeAddr()
+	admin, err := proc.PickAddr()
 	if err != nil {
 		return nil, "", err
 	}

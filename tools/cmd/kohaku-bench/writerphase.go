@@ -20,6 +20,7 @@ import (
 	"kohaku/pkg/normalize"
 	"kohaku/pkg/sora"
 	"kohaku/pkg/stream"
+	"kohaku/testsupport/proc"
 )
 
 // The writer phase fills the stream with distinct simulated messages, then starts
@@ -163,8 +164,8 @@ func (b *bench) prefill(ctx context.Context, bodies [][]byte) error {
 
 // drain starts kohaku-writer and returns it, and the time from its consumer's creation
 // until every message up to lastSeq was acknowledged.
-func (b *bench) drain(ctx context.Context, lastSeq uint64) (*proc, string, time.Duration, error) {
-	admin, err := freeAddr()
+func (b *bench) drain(ctx context.Context, lastSeq uint64) (*child, string, time.Duration, error) {
+	admin, err := proc.PickAddr()
 	if err != nil {
 		return nil, "", 0, err
 	}
@@ -179,8 +180,8 @@ func (b *bench) drain(ctx context.Context, lastSeq uint64) (*proc, string, time.
 	deadline := time.Now().Add(10 * time.Minute)
 	for time.Now().Before(deadline) {
 		select {
-		case <-p.done:
-			return nil, "", 0, fmt.Errorf("kohaku-writer exited: %v; its log:\n%s", p.err, p.tail())
+		case <-p.Done():
+			return nil, "", 0, fmt.Errorf("kohaku-writer exited: %v; its log:\n%s", p.Err(), p.tail())
 		default:
 		}
 		if err := sleepCtx(ctx, 5*time.Millisecond); err != nil {

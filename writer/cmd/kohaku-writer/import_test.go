@@ -53,10 +53,10 @@ func TestImportCommand(t *testing.T) {
 	} {
 		p := startWriter(t, map[string]string{"KOHAKU_DATABASE_URL": db}, "import", path)
 		if code := p.wait(t, 60*time.Second); code != 0 {
-			t.Fatalf("import exit code %d, want 0\n%s", code, p.output)
+			t.Fatalf("import exit code %d, want 0\n%s", code, p.Output())
 		}
-		if got := summary.FindString(p.output.String()); !strings.HasPrefix(got, wantSummary) {
-			t.Errorf("summary %q, want %q...\n%s", got, wantSummary, p.output)
+		if got := summary.FindString(p.Output()); !strings.HasPrefix(got, wantSummary) {
+			t.Errorf("summary %q, want %q...\n%s", got, wantSummary, p.Output())
 		}
 		if d := want.Diff(mustCount(t, writertest.Pool(t, db))); d != "" {
 			t.Errorf("after the import: %s", d)
@@ -76,9 +76,9 @@ func TestImportCommandRejectsABadReport(t *testing.T) {
 
 	p := startWriterInput(t, map[string]string{"KOHAKU_DATABASE_URL": db}, &gz, "import", "-")
 	if code := p.wait(t, 60*time.Second); code != 1 {
-		t.Fatalf("import exit code %d, want 1\n%s", code, p.output)
+		t.Fatalf("import exit code %d, want 1\n%s", code, p.Output())
 	}
-	out := p.output.String()
+	out := p.Output()
 	for _, w := range []string{
 		`-:60: the report's members differ from those of its first line 55: "timestamp" is "2027-`,
 		"-:55: report 01M9JZ16STSFYWHYSQZ9BM8KAH (lines 55-81): not imported",

@@ -11,9 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,83 +19,26 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"kohaku/pkg/stream"
+	"kohaku/testsupport/proc"
 	"kohaku/testsupport/testenv"
 	"kohaku/writer/internal/writertest"
 )
 
-// binDir holds the kohaku-writer binary that the process tests run, built once.
-var binDir string
+// writerBin is kohaku-writer, built once for the tests that run it as a process.
+var writerBin = &proc.Binary{Name: "kohaku-writer", Pkg: "."}
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "kohaku-writer-test")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binDir = dir
 	code := writertest.Run(m)
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-var build struct {
-	once sync.Once
-	path string
-	err  error
-}
-
-// writerBinary builds kohaku-writer from this package, once per test binary.
-func writerBinary(t *testing.T) string {
-	t.Helper()
-	build.once.Do(func() {
-		build.path = filepath.Join(binDir, "kohaku-writer")
-		out, err := exec.Command("go", "build", "-o", build.path, ".").CombinedOutput()
-		if err != nil {
-			build.err = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if build.err != nil {
-		t.Fatal(build.err)
+	if err := writerBin.Remove(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 	}
-	return build.path
+	os.Exit(code)
 }
 
 // process is a kohaku-writer process run by a test.
 type process struct {
-	cmd    *exec.Cmd
-	admin  string
-	output *syncBuffer
-	done   chan struct{}
-	err    error // of Wait, once done is closed
-}
-
-// syncBuffer is a bytes.Buffer for a process's output, read while it is written.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// freeAddr returns a loopback address with a port that was free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
+	*proc.Process
+	admin string
 }
 
 // startWriter runs kohaku-writer with args and the environment env (KOHAKU_ variables of
@@ -110,83 +51,40 @@ func startWriter(t *testing.T, env map[string]string, args ...string) *process {
 // startWriterInput is startWriter with stdin as the process's standard input.
 func startWriterInput(t *testing.T, env map[string]string, stdin io.Reader, args ...string) *process {
 	t.Helper()
-	p := &process{admin: freeAddr(t), output: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(writerBinary(t), args...)
-	p.cmd.Stdin = stdin
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "KOHAKU_") {
-			p.cmd.Env = append(p.cmd.Env, kv)
-		}
-	}
-	p.cmd.Env = append(p.cmd.Env, "KOHAKU_ADMIN_LISTEN="+p.admin, "KOHAKU_LOG_FORMAT=json", "KOHAKU_BATCH_WAIT=50ms")
+	admin := proc.FreeAddr(t)
+	cmd := exec.Command(writerBin.Path(t), args...)
+	cmd.Stdin = stdin
+	cmd.Env = proc.CleanEnv("KOHAKU_ADMIN_LISTEN="+admin, "KOHAKU_LOG_FORMAT=json", "KOHAKU_BATCH_WAIT=50ms")
 	for k, v := range env {
-		p.cmd.Env = append(p.cmd.Env, k+"="+v)
+		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	p.cmd.Stdout, p.cmd.Stderr = p.output, p.output
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start kohaku-writer: %v", err)
-	}
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		p.cmd.Process.Kill()
-		<-p.done
-		if t.Failed() {
-			t.Logf("kohaku-writer %v output:\n%s", args, p.output)
-		}
-	})
-	return p
+	return &process{Process: proc.Start(t, "kohaku-writer", cmd), admin: admin}
 }
 
 // wait waits for the process to exit and returns its exit code.
 func (p *process) wait(t *testing.T, timeout time.Duration) int {
 	t.Helper()
-	select {
-	case <-p.done:
-	case <-time.After(timeout):
-		t.Fatalf("kohaku-writer did not exit within %s", timeout)
-	}
+	err := p.Wait(timeout)
 	var exit *exec.ExitError
-	if errors.As(p.err, &exit) {
+	if errors.As(err, &exit) {
 		return exit.ExitCode()
 	}
-	if p.err != nil {
-		t.Fatalf("kohaku-writer: %v", p.err)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return 0
 }
 
 // get returns the status and body of an admin endpoint.
 func (p *process) get(path string) (int, string, error) {
-	c := http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get("http://" + p.admin + path)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), err
+	return proc.Get("http://" + p.admin + path)
 }
 
 func (p *process) waitReady(t *testing.T) {
 	t.Helper()
-	testenv.Eventually(t, 60*time.Second, func() error {
-		select {
-		case <-p.done:
-			t.Fatalf("kohaku-writer exited: %v\n%s", p.err, p.output)
-		default:
-		}
-		code, body, err := p.get("/readyz")
-		if err != nil {
-			return err
-		}
-		if code != http.StatusOK {
-			return fmt.Errorf("/readyz: %d %s", code, body)
-		}
-		return nil
-	})
+	if err := p.WaitHTTP("http://"+p.admin+"/readyz", 60*time.Second); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestCrashedWriterLosesNothing(t *testing.T) {
@@ -231,7 +129,7 @@ func TestCrashedWriterLosesNothing(t *testing.T) {
 		}
 		return nil
 	})
-	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := first.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	first.wait(t, 10*time.Second)
@@ -249,14 +147,14 @@ func TestCrashedWriterLosesNothing(t *testing.T) {
 	writertest.WaitCounts(t, pool, want, 60*time.Second)
 
 	// SIGTERM: the writer finishes what it holds and exits cleanly.
-	before := len(second.output.String())
-	if err := second.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	before := len(second.Output())
+	if err := second.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	if code := second.wait(t, 30*time.Second); code != 0 {
-		t.Errorf("exit code after SIGTERM: %d, want 0\n%s", code, second.output)
+		t.Errorf("exit code after SIGTERM: %d, want 0\n%s", code, second.Output())
 	}
-	checkCleanStop(t, second.output.String()[before:])
+	checkCleanStop(t, second.Output()[before:])
 	if d := want.Diff(mustCount(t, pool)); d != "" {
 		t.Errorf("after SIGTERM: %s", d)
 	}
@@ -273,7 +171,7 @@ func mustCount(t *testing.T, pool *pgxpool.Pool) writertest.Counts {
 
 func TestEmbeddedJetStream(t *testing.T) {
 	db := writertest.Database(t)
-	listen := freeAddr(t)
+	listen := proc.FreeAddr(t)
 	p := startWriter(t, map[string]string{
 		"KOHAKU_EMBEDDED_NATS":        "true",
 		"KOHAKU_EMBEDDED_NATS_LISTEN": listen,
@@ -303,12 +201,12 @@ func TestEmbeddedJetStream(t *testing.T) {
 	if code, _, err := p.get("/healthz"); err != nil || code != http.StatusOK {
 		t.Errorf("/healthz: %d, %v", code, err)
 	}
-	before := len(p.output.String())
-	p.cmd.Process.Signal(syscall.SIGTERM)
+	before := len(p.Output())
+	p.Signal(syscall.SIGTERM)
 	if code := p.wait(t, 30*time.Second); code != 0 {
 		t.Errorf("exit code after SIGTERM: %d, want 0", code)
 	}
-	checkCleanStop(t, p.output.String()[before:])
+	checkCleanStop(t, p.Output()[before:])
 }
 
 // checkCleanStop checks what the writer logged after it was asked to stop: nothing above
@@ -344,7 +242,7 @@ func TestEmbeddedJetStreamPortTaken(t *testing.T) {
 	if code := p.wait(t, 30*time.Second); code != 1 {
 		t.Errorf("exit code %d, want 1", code)
 	}
-	if out := p.output.String(); !strings.Contains(out, l.Addr().String()+" is taken") {
+	if out := p.Output(); !strings.Contains(out, l.Addr().String()+" is taken") {
 		t.Errorf("output does not say that the port is taken:\n%s", out)
 	}
 }
@@ -360,20 +258,20 @@ func TestReplayCommand(t *testing.T) {
 	p := startWriter(t, map[string]string{"KOHAKU_NATS_URL": js.Server.URL(), "KOHAKU_DATABASE_URL": db},
 		"replay", "--since", since.Format(time.RFC3339))
 	if code := p.wait(t, 60*time.Second); code != 0 {
-		t.Fatalf("replay exit code %d, want 0\n%s", code, p.output)
+		t.Fatalf("replay exit code %d, want 0\n%s", code, p.Output())
 	}
-	if out := p.output.String(); !strings.Contains(out, "replay: 30 messages") {
+	if out := p.Output(); !strings.Contains(out, "replay: 30 messages") {
 		t.Errorf("no final progress line for 30 messages:\n%s", out)
 	}
 	writertest.WaitCounts(t, writertest.Pool(t, db), writertest.Expect(t, msgs), time.Second)
-	rows := checkReplayOutput(t, p.output.String(), 0)
+	rows := checkReplayOutput(t, p.Output(), 0)
 
 	// Again, from a duration ago: every row is there already.
 	p = startWriter(t, map[string]string{"KOHAKU_NATS_URL": js.Server.URL(), "KOHAKU_DATABASE_URL": db}, "replay", "--since", "5m")
 	if code := p.wait(t, 60*time.Second); code != 0 {
-		t.Fatalf("replay --since 5m exit code %d, want 0\n%s", code, p.output)
+		t.Fatalf("replay --since 5m exit code %d, want 0\n%s", code, p.Output())
 	}
-	checkReplayOutput(t, p.output.String(), rows)
+	checkReplayOutput(t, p.Output(), rows)
 }
 
 // checkReplayOutput checks replay's output when stderr is no terminal: JSON log lines that
@@ -407,7 +305,7 @@ func checkReplayOutput(t *testing.T, out string, present int) (rows int) {
 
 func TestVersionFlag(t *testing.T) {
 	for _, args := range [][]string{{"-version"}, {"replay", "-version"}, {"-version", "replay"}, {"import", "--version"}} {
-		out, err := exec.Command(writerBinary(t), args...).CombinedOutput()
+		out, err := exec.Command(writerBin.Path(t), args...).CombinedOutput()
 		if err != nil {
 			t.Errorf("%q: %v\n%s", args, err, out)
 			continue
@@ -425,7 +323,7 @@ func TestMigrateCommand(t *testing.T) {
 	for range 2 { // the second run finds nothing to do
 		p := startWriter(t, map[string]string{"KOHAKU_DATABASE_URL": db}, "migrate")
 		if code := p.wait(t, 60*time.Second); code != 0 {
-			t.Fatalf("migrate exit code %d, want 0\n%s", code, p.output)
+			t.Fatalf("migrate exit code %d, want 0\n%s", code, p.Output())
 		}
 	}
 	if d := writertest.Expect(t, nil).Diff(mustCount(t, writertest.Pool(t, db))); d != "" {
