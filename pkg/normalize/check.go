@@ -1,26 +1,33 @@
 package normalize
 
 // check.go decides whether a body can become rows at all (checkBody), before the scanner
-// walks it: one fast pass (quickCheck) and, only when that refuses, encoding/json to word
-// the error.
+// walks it, in one fast pass (quickCheck) that also notes what PostgreSQL could not store
+// (U+0000, numbers beyond numeric); only when the body has some is each element checked
+// on its own (storable), so that such a value costs its element, not its message.
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
-	"kohaku/pkg/jsonscan"
 	"unicode/utf8"
+
+	"kohaku/pkg/jsonscan"
 )
 
 // bodyFacts is what quickCheck learned about a body on its way.
 type bodyFacts struct {
 	surrogates bool // it escapes a UTF-16 surrogate (see checkBody)
+	nul        bool // a string or member name escapes U+0000
+	bigNumber  bool // a number is beyond what PostgreSQL's numeric can hold
 	// ends holds where the first objects and arrays that are values of the top-level
 	// object's members end, by where they start, so that reading the envelope need not
 	// walk the stats array.
 	ends  [8]span
 	nEnds int
 }
+
+// unstorable reports whether some value of the body cannot be stored as it is, so that
+// each part must be checked (see storable).
+func (f *bodyFacts) unstorable() bool { return f.nul || f.bigNumber }
 
 // span is the start and end of a value in the body.
 type span struct{ start, end int }
@@ -38,11 +45,16 @@ func (f *bodyFacts) end(p int) (int, bool) {
 	return 0, false
 }
 
+// numericShort is the length up to which a number without an exponent needs no range
+// check: it has fewer digits before and after the point than its length, and numeric
+// holds 131072 and 16383 of them.
+const numericShort = 16383
+
 // quickCheck is checkBody's fast path, one pass over the body without allocating (below
-// a nesting of 64): it reports ok when the body is valid JSON, valid UTF-8, free of the
-// escape \u0000 and of numbers that PostgreSQL's numeric cannot hold. When it is not ok,
-// checkBody finds out why on the slow path, which also words the error.
-func quickCheck(d []byte, f *bodyFacts) (ok bool) {
+// a nesting of 64): it reports whether the body is valid JSON in valid UTF-8, and records
+// in f whether it escapes U+0000 or a surrogate and whether a number is beyond numeric.
+// When it is not valid, checkBody finds out why on the slow path, which words the error.
+func quickCheck(d []byte, f *bodyFacts) bool {
 	top := jsonscan.SkipSpace(d, 0)
 	w := jsonscan.Walker{
 		// encoding/json's limit, so that the fast check accepts what json.Valid accepts.
@@ -52,16 +64,18 @@ func quickCheck(d []byte, f *bodyFacts) (ok bool) {
 				f.closed(start, end)
 			}
 		},
-		// Without an exponent a number has fewer digits before and after the point than
-		// its length, and numeric holds 131072 and 16383 of them: only the others need
-		// the exact check.
-		Number:      fitsNumeric,
-		ShortNumber: 16383,
+		Number: func(n []byte) bool {
+			if !fitsNumeric(n) {
+				f.bigNumber = true
+			}
+			return true // noted: the element that holds it is set apart, not the body
+		},
+		ShortNumber: numericShort,
 	}
 	end, strs, ok := w.Value(d, top)
 	f.surrogates = strs&jsonscan.SurrogateEscape != 0
-	// PostgreSQL cannot store \u0000: the slow path says so.
-	return ok && strs&jsonscan.NULEscape == 0 && jsonscan.SkipSpace(d, end) == len(d)
+	f.nul = strs&jsonscan.NULEscape != 0
+	return ok && jsonscan.SkipSpace(d, end) == len(d)
 }
 
 // closed records that the container of depth 2 in the top-level object that started at
@@ -73,59 +87,54 @@ func (f *bodyFacts) closed(start, end int) {
 	}
 }
 
-// checkBody rejects what no row can hold: a body that is not JSON or not UTF-8 (PostgreSQL
-// text and jsonb need UTF-8), and the escape \u0000, which neither text nor jsonb accept.
-// It fills f, which tells in particular whether the body escapes a UTF-16 surrogate, which
-// jsonb rejects when it is unpaired, so that raw JSON values must be normalized before they
-// are stored. It reports whether every number was found to fit PostgreSQL's numeric; when
-// not, the scanner checks them.
-func checkBody(body []byte, f *bodyFacts) (numbersChecked bool, err error) {
+// checkBody rejects a body that is not JSON or not UTF-8 (PostgreSQL text and jsonb need
+// UTF-8). It fills f, which tells in particular whether the body escapes a UTF-16
+// surrogate, which jsonb rejects when it is unpaired, so that raw JSON values must be
+// normalized before they are stored, and whether it holds values that PostgreSQL cannot
+// store at all, so that each part must be checked with storable.
+func checkBody(body []byte, f *bodyFacts) error {
 	if quickCheck(body, f) {
-		return true, nil
+		return nil
 	}
-	// The slow path words the error. It also decides when the quick check refused for a
-	// number, which the scanner then finds and reports.
-	*f = bodyFacts{}
-	f.surrogates, err = slowCheck(body)
-	return false, err
+	return slowCheck(body)
 }
 
-// slowCheck is checkBody's definition, with encoding/json; it reports whether the body
-// escapes a UTF-16 surrogate.
-func slowCheck(body []byte) (surrogates bool, err error) {
+// slowCheck words why quickCheck refused body, with encoding/json, whose definition of
+// valid JSON quickCheck follows.
+func slowCheck(body []byte) error {
 	if !utf8.Valid(body) {
-		return false, errors.New("body is not valid UTF-8")
+		return errors.New("body is not valid UTF-8")
 	}
-	if !json.Valid(body) {
-		var v any
-		err := json.Unmarshal(body, &v) // only for its description of the syntax error
-		if err == nil {
-			err = errors.New("invalid JSON")
-		}
-		return false, err
+	var v any
+	err := json.Unmarshal(body, &v) // only for its description of the syntax error
+	if err == nil {
+		err = errors.New("invalid JSON")
 	}
-	for rest := body; ; {
-		k := bytes.Index(rest, []byte(`\u`))
-		if k < 0 {
-			break
-		}
-		// An escape only when preceded by an even number of backslashes ("\\u" is not).
-		n := 0
-		for n < k && rest[k-1-n] == '\\' {
-			n++
-		}
-		if n%2 == 0 && k+6 <= len(rest) {
-			hex := rest[k+2 : k+6]
-			if string(hex) == "0000" {
-				return false, errors.New(`a string holds \u0000, which PostgreSQL text and jsonb cannot store`)
+	return err
+}
+
+// storable checks the JSON value that starts at d[p], in a body that checkBody accepted,
+// for what PostgreSQL cannot store. It returns where the value ends and, when it cannot be
+// stored, the Reject kind and the reason: a U+0000 in a string or member name (RejectNUL)
+// comes first, then a number beyond numeric (RejectNumber).
+func storable(d []byte, p int) (end int, kind, reason string) {
+	var big []byte
+	w := jsonscan.Walker{
+		MaxDepth: jsonscan.StdMaxDepth,
+		Number: func(n []byte) bool {
+			if big == nil && !fitsNumeric(n) {
+				big = n
 			}
-			if hex[0] == 'd' || hex[0] == 'D' {
-				if c := hex[1] | 0x20; c >= '8' && c <= 'f' && (c <= '9' || c >= 'a') {
-					surrogates = true
-				}
-			}
-		}
-		rest = rest[k+2:]
+			return true
+		},
+		ShortNumber: numericShort,
 	}
-	return surrogates, nil
+	end, strs, _ := w.Value(d, p)
+	switch {
+	case strs&jsonscan.NULEscape != 0:
+		return end, RejectNUL, `a string holds \u0000, which PostgreSQL text and jsonb cannot store`
+	case big != nil:
+		return end, RejectNumber, "number " + truncate(string(big)) + " is beyond what PostgreSQL numeric can store"
+	}
+	return end, "", ""
 }

@@ -76,21 +76,29 @@ type envelope struct {
 	flag    [envFlags]bool
 	hasFlag [envFlags]bool // the flag was in the body
 	stats   int            // where the stats array starts in the body
-	extra   []rawMember    // the fields without a column, in body order
+	extra   memberSet      // the fields without a column, in body order
 }
 
 // readEnvelope checks the top-level fields fs of a body of exporterType and decodes them.
-// As in any JSON decoding, the last of repeated fields counts.
-func readEnvelope(exporterType string, fs []rawMember) (*envelope, error) {
+// As in any JSON decoding, the last of repeated fields counts. When check is set, the body
+// holds something that PostgreSQL cannot store, and a field (other than stats, whose
+// elements are checked one by one) that holds it is an error: the envelope is every row's.
+func readEnvelope(exporterType string, fs []rawMember, check bool) (*envelope, error) {
 	if !sora.KnownType(exporterType) {
 		return nil, &DecodeError{Field: "type", Err: fmt.Errorf("%w %q", sora.ErrUnknownType, exporterType)}
 	}
 	env := &envelope{stats: -1}
+	env.extra.reset(fs)
 	known := envelopeFields(exporterType)
 	seen := make([]bool, len(known))
 	var typ, ts *rawMember
 	for k := len(fs) - 1; k >= 0; k-- {
 		fd := &fs[k]
+		if check && string(fd.key) != "stats" {
+			if err := envelopeStorable(fd); err != nil {
+				return nil, err
+			}
+		}
 		switch string(fd.key) {
 		case "type":
 			if typ == nil {
@@ -116,7 +124,7 @@ func readEnvelope(exporterType string, fs []rawMember) (*envelope, error) {
 		case n >= 0 && seen[n]:
 		case n >= 0 && known[n].lenient && fd.tok != tokString:
 			seen[n] = true
-			env.extra = append(env.extra, *fd)
+			env.extra.add(k)
 		case n >= 0:
 			seen[n] = true
 			e := known[n]
@@ -132,11 +140,11 @@ func readEnvelope(exporterType string, fs []rawMember) (*envelope, error) {
 				env.flag[e.flag] = fd.tok == tokTrue
 				env.hasFlag[e.flag] = true
 			}
-		case !slices.ContainsFunc(env.extra, func(x rawMember) bool { return bytes.Equal(x.key, fd.key) }):
-			env.extra = append(env.extra, *fd)
+		case !env.extra.has(fd.key):
+			env.extra.add(k)
 		}
 	}
-	slices.Reverse(env.extra)
+	env.extra.reverse()
 
 	if typ == nil {
 		return nil, decodeErr("type", "missing")
@@ -154,16 +162,39 @@ func readEnvelope(exporterType string, fs []rawMember) (*envelope, error) {
 	if err != nil {
 		return nil, &DecodeError{Field: "timestamp", Err: err}
 	}
-	env.time = t.UTC()
+	// PostgreSQL keeps microseconds, and Sora sends them: a finer time is truncated here,
+	// as the binary COPY would, so that the rows say what the database will hold.
+	env.time = t.UTC().Truncate(time.Microsecond)
 	for n, e := range known {
 		if e.required && !seen[n] {
 			return nil, decodeErr(e.name, "missing")
+		}
+	}
+	// The strings that are keys of indexes, as stats ids are.
+	for _, e := range known {
+		switch e.str {
+		case envChannelID, envSessionID, envConnectionID, envNodeName:
+			if s, ok := env.str[e.str].(string); ok && len(s) > MaxIDBytes {
+				return nil, decodeErr(e.name, "%d bytes, more than the %d an index key may have", len(s), MaxIDBytes)
+			}
 		}
 	}
 	if env.stats < 0 {
 		return nil, decodeErr("stats", "missing")
 	}
 	return env, nil
+}
+
+// envelopeStorable returns a *DecodeError when the top-level field fd holds what
+// PostgreSQL cannot store.
+func envelopeStorable(fd *rawMember) error {
+	if bytes.IndexByte(fd.key, 0) >= 0 {
+		return decodeErr("", `a member name holds \u0000, which PostgreSQL text and jsonb cannot store`)
+	}
+	if _, _, reason := storable(fd.raw, 0); reason != "" {
+		return decodeErr(truncate(string(fd.key)), "%s", reason)
+	}
+	return nil
 }
 
 // typeString returns the envelope's type for an error message.
@@ -188,7 +219,7 @@ func (env *envelope) connection(feed string, surrogates bool) (*Connection, erro
 	if env.hasFlag[envMultistream] {
 		multistream = &env.flag[envMultistream]
 	}
-	extra, err := jsonObject(env.extra, surrogates)
+	extra, err := jsonObject(&env.extra, surrogates)
 	if err != nil {
 		return nil, &DecodeError{Err: err}
 	}

@@ -3,8 +3,10 @@ package normalize
 import "fmt"
 
 // DecodeError reports a body that can never become rows: it is not a JSON object of the
-// exporter type's shape, or it holds what PostgreSQL cannot store (a \u0000 escape, a
-// number beyond numeric). Retrying cannot help, so the writer dead-letters the message.
+// exporter type's shape, or its envelope holds what PostgreSQL cannot store (a \u0000
+// escape, a number beyond numeric, an id longer than MaxIDBytes). Retrying cannot help, so
+// the writer dead-letters the message. (A stats element that cannot be stored costs only
+// itself: see Rows.Rejected.)
 type DecodeError struct {
 	Field string // the offending part, JSON-path-like ("timestamp", "stats[3]"); "" for the whole body
 	Err   error

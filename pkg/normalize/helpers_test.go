@@ -147,10 +147,15 @@ func restoreCanon(t testing.TB, table string, row []any) string {
 	return canon(decodeAny(t, data))
 }
 
-// checkLossless fails unless the rows of body give back exactly its stats elements.
+// checkLossless fails unless the rows of body and its rejected elements give back exactly
+// its stats elements, each once, and each row's origin is the element it holds.
 func checkLossless(t testing.TB, body []byte, rows *Rows) {
 	t.Helper()
 	want, got := inputElements(t, body), restoredElements(t, rows)
+	for _, r := range rows.Rejected {
+		got = append(got, canon(decodeAny(t, r.Raw)))
+	}
+	sort.Strings(got)
 	if !slices.Equal(want, got) {
 		for _, w := range want {
 			if !slices.Contains(got, w) {
@@ -163,6 +168,29 @@ func checkLossless(t testing.TB, body []byte, rows *Rows) {
 			}
 		}
 		t.Fatalf("restored %d elements, want %d", len(got), len(want))
+	}
+	indexes := map[int]bool{}
+	for _, r := range rows.Rejected {
+		indexes[r.Index] = true
+	}
+	for table, rs := range rows.Tables {
+		origins := rows.Origins[table]
+		if len(origins) != len(rs) {
+			t.Fatalf("%s: %d rows, %d origins", table, len(rs), len(origins))
+		}
+		for k, row := range rs {
+			o := origins[k]
+			if got, want := restoreCanon(t, table, row), canon(decodeAny(t, o.Raw(body))); got != want {
+				t.Fatalf("%s row %d restores to\n%s\nits origin stats[%d] is\n%s", table, k, got, o.Index, want)
+			}
+			if table != TableErlangVM && indexes[o.Index] {
+				t.Fatalf("%s row %d: stats[%d] has two rows, or a row and a rejection", table, k, o.Index)
+			}
+			indexes[o.Index] = true
+		}
+	}
+	if len(indexes) != len(want) {
+		t.Fatalf("rows and rejections name %d elements, the body has %d", len(indexes), len(want))
 	}
 }
 

@@ -158,6 +158,19 @@ func ColumnTypes(table string) []string {
 	return out
 }
 
+// NaturalKey returns the columns of table's natural key, unique in the table: (node_name,
+// time) for sora_node_erlang_vm_memory, (connection_id, stats_id, time) for the others. It
+// returns nil for a table Message never fills.
+func NaturalKey(table string) []string {
+	switch l := tables.byName[table]; l {
+	case nil:
+		return nil
+	case tables.erlang:
+		return []string{"node_name", "time"}
+	}
+	return []string{"connection_id", "stats_id", "time"}
+}
+
 // StatsTables returns every table that Message may put rows in (all of them but
 // sora_connection): the rtc_<type>_stats tables, rtc_other_stats and
 // sora_node_erlang_vm_memory.

@@ -8,7 +8,8 @@ import (
 )
 
 // Message turns one request body of the given exporter or webhook type (DESIGN.md section
-// 2) into rows. Every row's time is the envelope's timestamp, in UTC.
+// 2) into rows. Every row's time is the envelope's timestamp, in UTC, truncated to the
+// microsecond that PostgreSQL keeps (Sora sends microseconds).
 //
 // A connection.user-agent body, or the stats webhook's connection.rtc, gives
 // Rows.Connection and one row per stats element: in the
@@ -17,43 +18,44 @@ import (
 // string type or id, or when its id repeats one already used in that table (the natural
 // key (connection_id, stats_id, time) must stay unique; such an element gets the stats_id
 // "stats[<index>]"). A node.erlang-vm body gives one sora_node_erlang_vm_memory row for its
-// first "erlang-vm-memory" element; any other element goes whole to rtc_other_stats with
-// connection_id "" and stats_id "<node_name>/stats[<index>]".
+// first "erlang-vm-memory" element that can be stored; any other element goes whole to
+// rtc_other_stats with connection_id "" and stats_id "<node_name>/stats[<index>]".
 //
 // Nothing is lost: a member whose value does not fit its column exactly (null, a string
 // for a number, a fraction or a value beyond int64 for an integer, a number that a float64
 // does not hold exactly) is kept as written in extra, which is NULL when empty, so that
 // the row gives the element back.
 //
+// An element that PostgreSQL could not store in any form, one that holds U+0000 or a
+// number beyond numeric, whose id is longer than MaxIDBytes, or that is not an object,
+// gets no row: it is listed in Rows.Rejected, whole, and the other elements are stored.
+//
 // Every error is a *DecodeError: the body can never become rows.
 func Message(exporterType string, body []byte) (*Rows, error) {
 	var facts bodyFacts
-	checked, err := checkBody(body, &facts)
-	if err != nil {
+	if err := checkBody(body, &facts); err != nil {
 		return nil, &DecodeError{Err: err}
 	}
-	surrogates := facts.surrogates
-	sc := &scanner{d: body, checked: checked, facts: &facts}
+	sc := &scanner{d: body, facts: &facts}
 	p := jsonscan.SkipSpace(body, 0)
 	if tokenAt(body, p) != tokObject {
 		return nil, decodeErr("", "body is not a JSON object")
 	}
 	fs, _ := sc.object(p, nil)
-	if sc.err != nil {
-		return nil, &DecodeError{Err: sc.err}
-	}
-	sc.checked = true // every number of the body was checked once
-
-	env, err := readEnvelope(exporterType, fs)
+	env, err := readEnvelope(exporterType, fs, facts.unstorable())
 	if err != nil {
 		return nil, err
 	}
 	b := &builder{
 		sc:         sc,
-		surrogates: surrogates,
-		rows:       &Rows{Tables: make(map[string][][]any, 16)},
+		surrogates: facts.surrogates,
+		check:      facts.unstorable(),
+		rows:       &Rows{},
 		time:       env.time,
 		seen:       make(map[statsKey]struct{}, 64),
+		// Browsers' reports hold a row per 400 to 500 bytes (a Chromium capture of 12 KB,
+		// 27 rows): room for them at once, rather than growing the slice five times.
+		made: make([]madeRow, 0, len(body)/512+8),
 	}
 	switch exporterType {
 	case sora.TypeUserAgent, sora.TypeConnectionRTC:
@@ -61,7 +63,7 @@ func Message(exporterType string, body []byte) (*Rows, error) {
 		if sora.WebhookType(exporterType) {
 			feed = FeedWebhook
 		}
-		b.rows.Connection, err = env.connection(feed, surrogates)
+		b.rows.Connection, err = env.connection(feed, facts.surrogates)
 		if err != nil {
 			return nil, err
 		}
@@ -89,6 +91,7 @@ type statsKey struct {
 type builder struct {
 	sc         *scanner
 	surrogates bool // raw JSON must be normalized before jsonb takes it (see checkBody)
+	check      bool // the body holds what PostgreSQL cannot store: check each element
 	rows       *Rows
 	seen       map[statsKey]struct{}
 
@@ -97,24 +100,23 @@ type builder struct {
 	label, version, nodeName                 any
 	haveErlang                               bool // the erlang row was made
 
+	at     Origin         // the element at hand
 	strs   map[string]any // text values boxed once (see text)
 	made   []madeRow      // the rows so far, in element order
 	slab   []any          // where newRow carves rows from
 	fields []rawMember    // the members of the element at hand, reused
 	done   []bool         // per column: a later member of the same name was already taken
-	extra  []rawMember    // the members without a column, reused
+	extra  memberSet      // the members without a column, reused
 }
 
-// elements calls one for every element of the stats array that starts at d[pos], with
-// the element's index and position; one returns where the element ends.
+// elements calls one for every element of the stats array that starts at d[pos] that can
+// be stored, with the element's index and position; one returns where the element ends.
+// The others are rejected.
 func (b *builder) elements(pos int, one func(idx, pos int) (int, error)) error {
 	d := b.sc.d
 	p := jsonscan.SkipSpace(d, pos+1)
 	for idx := 0; d[p] != ']'; idx++ {
-		if tokenAt(d, p) != tokObject {
-			return decodeErr("stats["+strconv.Itoa(idx)+"]", "not a JSON object")
-		}
-		end, err := one(idx, p)
+		end, err := b.element(idx, p, one)
 		if err != nil {
 			return err
 		}
@@ -126,42 +128,73 @@ func (b *builder) elements(pos int, one func(idx, pos int) (int, error)) error {
 	return nil
 }
 
-// add adds a row of l whose stats_id is id.
-func (b *builder) add(l *layout, id string, row []any) {
-	b.made = append(b.made, madeRow{l, row})
+// element passes the element at d[p], of index idx, to one, or rejects it, and returns
+// where it ends.
+func (b *builder) element(idx, p int, one func(idx, pos int) (int, error)) (int, error) {
+	if tokenAt(b.sc.d, p) != tokObject {
+		end := b.sc.valueEnd(p)
+		b.reject(idx, p, end, RejectNotObject, "not a JSON object")
+		return end, nil
+	}
+	if b.check {
+		if end, kind, reason := storable(b.sc.d, p); kind != "" {
+			b.reject(idx, p, end, kind, reason)
+			return end, nil
+		}
+	}
+	b.at = Origin{Index: idx, Start: p}
+	return one(idx, p)
+}
+
+// reject lists the element d[start:end], of index idx, in Rows.Rejected.
+func (b *builder) reject(idx, start, end int, kind, reason string) {
+	b.rows.Rejected = append(b.rows.Rejected, Rejected{Index: idx, Raw: b.sc.d[start:end:end], Kind: kind, Reason: reason})
+}
+
+// add adds a row of l whose stats_id is id, made from the element at hand, which ends at
+// end.
+func (b *builder) add(l *layout, id string, row []any, end int) {
+	o := b.at
+	o.End = end
+	b.made = append(b.made, madeRow{l, row, o})
 	if l != tables.erlang {
 		b.seen[statsKey{l, id}] = struct{}{}
 	}
 }
 
-// madeRow is a row and its table, in the order the elements came.
+// madeRow is a row, its table and its element, in the order the elements came.
 type madeRow struct {
-	l   *layout
-	row []any
+	l      *layout
+	row    []any
+	origin Origin
 }
 
-// group puts the rows made into Rows.Tables, keeping their order within each table: one
-// slice for all tables, each table's part capped so that appending to it cannot overwrite
-// the next.
+// group puts the rows made into Rows.Tables and their origins into Rows.Origins, keeping
+// their order within each table: one slice for all tables, each table's part capped so
+// that appending to it cannot overwrite the next.
 func (b *builder) group() {
 	count := map[*layout]int{}
 	for _, m := range b.made {
 		count[m.l]++
 	}
-	all := make([][]any, 0, len(b.made))
+	all := make([][]any, len(b.made))
+	origins := make([]Origin, len(b.made))
 	at := map[*layout]int{} // where each table's part starts in all
+	n := 0
 	for _, m := range b.made {
 		if _, ok := at[m.l]; !ok {
-			at[m.l] = len(all)
-			all = all[:len(all)+count[m.l]]
+			at[m.l] = n
+			n += count[m.l]
 		}
 	}
 	for _, m := range b.made {
-		all[at[m.l]] = m.row
+		all[at[m.l]], origins[at[m.l]] = m.row, m.origin
 		at[m.l]++
 	}
+	b.rows.Tables, b.rows.Origins = make(map[string][][]any, len(at)), make(map[string][]Origin, len(at))
 	for l, end := range at {
 		b.rows.Tables[l.name] = all[end-count[l] : end : end]
+		b.rows.Origins[l.name] = origins[end-count[l] : end : end]
 	}
 	b.rows.Count = len(b.made)
 }
@@ -200,6 +233,11 @@ func (b *builder) userAgentElement(idx, pos int) (int, error) {
 	if hasID {
 		idBox = b.text(b.fields[idAt].raw)
 		id = idBox.(string)
+		if len(id) > MaxIDBytes {
+			b.reject(idx, pos, end, RejectLongID, "id of "+strconv.Itoa(len(id))+" bytes, more than the "+
+				strconv.Itoa(MaxIDBytes)+" an index key may have")
+			return end, nil
+		}
 	}
 	if l != nil && hasID && !b.taken(l, id) {
 		row := b.typedRow(l)
@@ -208,13 +246,13 @@ func (b *builder) userAgentElement(idx, pos int) (int, error) {
 		if l.statsType >= 0 {
 			row[l.statsType] = typBox
 		}
-		return end, b.finish(l, id, row)
+		return end, b.finish(l, id, row, end)
 	}
 	// An element whose id its table already has (a repeated id) is kept under a derived id.
 	if !hasID || l != nil || b.taken(tables.other, id) {
 		id = b.derivedID("stats[" + strconv.Itoa(idx) + "]")
 	}
-	return end, b.otherRow(id, typeAt, b.sc.d[pos:end])
+	return end, b.otherRow(id, typeAt, pos, end)
 }
 
 // erlangElement makes the row of the element at d[pos] of a node.erlang-vm message.
@@ -228,10 +266,11 @@ func (b *builder) erlangElement(idx, pos int) (int, error) {
 		l := tables.erlang
 		row := b.typedRow(l)
 		row[colErlangLabel], row[colErlangVersion], row[colErlangNodeName] = b.label, b.version, b.nodeName
-		return end, b.finish(l, "", row)
+		return end, b.finish(l, "", row, end)
 	}
+	// node_name is at most MaxIDBytes (readEnvelope), and a derived id is not much longer.
 	node, _ := b.nodeName.(string)
-	return end, b.otherRow(b.derivedID(node+"/stats["+strconv.Itoa(idx)+"]"), typeAt, b.sc.d[pos:end])
+	return end, b.otherRow(b.derivedID(node+"/stats["+strconv.Itoa(idx)+"]"), typeAt, pos, end)
 }
 
 // last returns the index in b.fields of the last member named key, -1 if there is none.
@@ -251,7 +290,8 @@ func (b *builder) taken(l *layout, id string) bool {
 }
 
 // derivedID returns want, or want followed by as many "'" as make it unused in
-// rtc_other_stats (only an element whose own id looks derived can force that).
+// rtc_other_stats (only an element whose own id looks derived can force that, and ids
+// are at most MaxIDBytes, so a derived id is at most one byte longer than that or want).
 func (b *builder) derivedID(want string) string {
 	for b.taken(tables.other, want) {
 		want += "'"
@@ -259,8 +299,8 @@ func (b *builder) derivedID(want string) string {
 	return want
 }
 
-// otherRow stores the element raw whole in rtc_other_stats.
-func (b *builder) otherRow(id string, typeAt int, raw []byte) error {
+// otherRow stores the element d[pos:end] whole in rtc_other_stats.
+func (b *builder) otherRow(id string, typeAt int, pos, end int) error {
 	l := tables.other
 	row := b.newRow(len(l.columns))
 	row[colTime], row[colStatsID] = b.time, id
@@ -274,11 +314,11 @@ func (b *builder) otherRow(id string, typeAt int, raw []byte) error {
 			row[l.statsTimestamp] = v
 		}
 	}
-	stats, err := b.rawJSON(raw)
+	stats, err := b.rawJSON(b.sc.d[pos:end])
 	if err != nil {
 		return &DecodeError{Err: err}
 	}
 	row[l.extra] = stats
-	b.add(l, id, row)
+	b.add(l, id, row, end)
 	return nil
 }

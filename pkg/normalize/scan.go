@@ -3,7 +3,7 @@ package normalize
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
+	"slices"
 
 	"kohaku/pkg/jsonscan"
 )
@@ -44,13 +44,10 @@ func tokenAt(d []byte, p int) token {
 	return tokNumber
 }
 
-// scanner reads values out of a body that is valid JSON and valid UTF-8. The first number
-// PostgreSQL cannot store is remembered in err, as the body then cannot be stored.
+// scanner reads values out of a body that checkBody accepted: valid JSON in valid UTF-8.
 type scanner struct {
-	d       []byte
-	err     error
-	checked bool       // every number was checked already: skip the check
-	facts   *bodyFacts // where some containers end, from checkBody
+	d     []byte
+	facts *bodyFacts // where some containers end, from checkBody
 }
 
 // stringEnd returns the index after the string that starts at d[p] (a quote), and whether
@@ -74,9 +71,9 @@ func (sc *scanner) valueEnd(p int) int {
 	case tokNumber:
 		return sc.numberEnd(p)
 	}
-	// An object or array: walk to the matching bracket, checking the numbers inside,
-	// unless checkBody saw where it ends.
-	if e, ok := sc.facts.end(p); ok && sc.checked {
+	// An object or array: walk to the matching bracket, unless checkBody saw where it
+	// ends.
+	if e, ok := sc.facts.end(p); ok {
 		return e
 	}
 	depth := 0
@@ -100,16 +97,11 @@ func (sc *scanner) valueEnd(p int) int {
 	}
 }
 
-// numberEnd returns the index after the number that starts at d[p], and records in sc.err
-// a number that PostgreSQL's numeric (which jsonb uses for numbers) cannot hold.
+// numberEnd returns the index after the number that starts at d[p].
 func (sc *scanner) numberEnd(p int) int {
 	d := sc.d
-	start := p
 	for p < len(d) && isNumberByte(d[p]) {
 		p++
-	}
-	if !sc.checked && sc.err == nil && !fitsNumeric(d[start:p]) {
-		sc.err = errors.New("number " + truncate(string(d[start:p])) + " is beyond what PostgreSQL numeric can store")
 	}
 	return p
 }
@@ -153,6 +145,11 @@ func (sc *scanner) object(p int, fs []rawMember) ([]rawMember, int) {
 		p = jsonscan.SkipSpace(d, kEnd)
 		p = jsonscan.SkipSpace(d, p+1) // the colon
 		vEnd := sc.valueEnd(p)
+		if len(fs) == cap(fs) {
+			// Double: append grows a large slice by a quarter, which for an object of
+			// many members allocates about five times its final size on the way.
+			fs = slices.Grow(fs, max(len(fs), 16))
+		}
 		fs = append(fs, rawMember{key: key, raw: d[p:vEnd], pos: p, tok: tokenAt(d, p)})
 		p = jsonscan.SkipSpace(d, vEnd)
 		if d[p] == '}' {

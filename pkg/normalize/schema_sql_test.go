@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-var update = flag.Bool("update", false, "rewrite "+schemaFile+" and "+edgeCasesFile+" from the code")
+var update = flag.Bool("update", false, "rewrite "+schemaFile+", "+edgeCasesFile+" and "+numbersFile+" from the code")
 
 // schemaPath is schemaFile seen from this package's directory.
 var schemaPath = filepath.Join("..", "..", filepath.FromSlash(schemaFile))

@@ -66,23 +66,20 @@ COMMENT ON TABLE sora_connection IS 'One row per Sora connection: the envelope f
 // writeTable writes the CREATE TABLE, indexes and comment of l.
 func writeTable(sb *strings.Builder, l *layout) {
 	var comment string
-	var key []string
+	key := NaturalKey(l.name)
 	notNull := map[string]bool{"time": true}
 	switch l {
 	case tables.erlang:
 		comment = `Erlang VM memory of a Sora node, in bytes, from its node.erlang-vm messages; extra holds the members without a column.`
-		key = []string{"node_name", "time"}
 		for _, c := range []string{"label", "version", "node_name"} {
 			notNull[c] = true
 		}
 	case tables.other:
 		comment = `Stats elements whose type has no table of its own, that lack a string type or id, or whose id repeats within a message, stored whole in stats.`
-		key = []string{"connection_id", "stats_id", "time"}
 		notNull["connection_id"], notNull["stats_id"] = true, true
 	default:
 		comment = fmt.Sprintf(`W3C %s (getStats() type %s): one typed column per member of the dictionary; extra holds the other members.`,
 			l.dictionary, strings.Join(l.types, ", "))
-		key = []string{"connection_id", "stats_id", "time"}
 		for _, c := range []string{"channel_id", "session_id", "connection_id", "stats_id"} {
 			notNull[c] = true
 		}

@@ -1,10 +1,6 @@
 package normalize
 
-import (
-	"bytes"
-	"encoding/json"
-	"slices"
-)
+import "encoding/json"
 
 // typedRow fills the leading time and the typed columns of a row of l from b.fields and
 // collects the members without a column in b.extra. JSON gives the last of repeated
@@ -17,7 +13,7 @@ func (b *builder) typedRow(l *layout) []any {
 	}
 	b.done = b.done[:len(l.columns)]
 	clear(b.done)
-	b.extra = b.extra[:0]
+	b.extra.reset(b.fields)
 	for k := len(b.fields) - 1; k >= 0; k-- {
 		fd := b.fields[k]
 		col, ok := l.byMember[string(fd.key)]
@@ -39,16 +35,17 @@ func (b *builder) typedRow(l *layout) []any {
 				row[col] = v
 				continue
 			}
-		} else if b.extraHas(fd.key) {
+		} else if b.extra.has(fd.key) {
 			continue
 		}
-		b.extra = append(b.extra, fd)
+		b.extra.add(k)
 	}
 	return row
 }
 
-// finish adds the extra column and the row, whose stats_id is id.
-func (b *builder) finish(l *layout, id string, row []any) error {
+// finish adds the extra column and the row, whose stats_id is id, of the element at hand,
+// which ends at end.
+func (b *builder) finish(l *layout, id string, row []any, end int) error {
 	for k := range row {
 		if row[k] != nil && l.columns[k].kind == kindJSON && k != l.extra {
 			v, err := b.rawJSON(row[k].([]byte))
@@ -58,26 +55,16 @@ func (b *builder) finish(l *layout, id string, row []any) error {
 			row[k] = v
 		}
 	}
-	if len(b.extra) > 0 {
-		slices.Reverse(b.extra) // collected last member first
-		x, err := jsonObject(b.extra, b.surrogates)
+	if b.extra.len() > 0 {
+		b.extra.reverse() // collected last member first
+		x, err := jsonObject(&b.extra, b.surrogates)
 		if err != nil {
 			return &DecodeError{Err: err}
 		}
 		row[l.extra] = x
 	}
-	b.add(l, id, row)
+	b.add(l, id, row, end)
 	return nil
-}
-
-// extraHas reports whether b.extra has a member named key.
-func (b *builder) extraHas(key []byte) bool {
-	for _, fd := range b.extra {
-		if bytes.Equal(fd.key, key) {
-			return true
-		}
-	}
-	return false
 }
 
 // value is the package's value, with text interned: the ids that elements refer to each
@@ -150,21 +137,23 @@ func (b *builder) rawJSON(v []byte) ([]byte, error) {
 	return append([]byte(nil), v...), nil
 }
 
-// jsonObject returns the JSON object of the members fs, nil when there are none.
-func jsonObject(fs []rawMember, surrogates bool) ([]byte, error) {
-	if len(fs) == 0 {
+// jsonObject returns the JSON object of the members of set, nil when there are none.
+func jsonObject(set *memberSet, surrogates bool) ([]byte, error) {
+	if set.len() == 0 {
 		return nil, nil
 	}
 	n := 2
-	for _, fd := range fs {
+	for fd := range set.all() {
 		n += len(fd.key) + len(fd.raw) + 4
 	}
 	out := make([]byte, 0, n)
 	out = append(out, '{')
-	for k, fd := range fs {
+	k := 0
+	for fd := range set.all() {
 		if k > 0 {
 			out = append(out, ',')
 		}
+		k++
 		out = appendKey(out, fd.key)
 		out = append(out, ':')
 		if surrogates {

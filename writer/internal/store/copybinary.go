@@ -96,11 +96,17 @@ func encodable(rows *tableRows, types []colType) bool {
 
 // copyFrom copies rows into table (its columns named by normalize.Columns(table) of
 // layout, which may be another table with the same columns) in one COPY ... FROM STDIN in
-// binary format, and returns the number of rows copied.
-func copyFrom(ctx context.Context, tx pgx.Tx, into, layout string, rows *tableRows) (int64, error) {
+// binary format, and returns the number of rows copied. With ord set, into has one more
+// column, ordColumn, that takes each row's ordinal in rows.
+func copyFrom(ctx context.Context, tx pgx.Tx, into, layout string, rows *tableRows, ord bool) (int64, error) {
 	rows.rewind()
+	rows.ord = ord
+	defer func() { rows.ord = false }()
 	cols := normalize.Columns(layout)
 	types, ok := columnTypes(layout)
+	if ord {
+		cols = append(cols, ordColumn)
+	}
 	if !ok || !encodable(rows, types) {
 		return tx.CopyFrom(ctx, pgx.Identifier{into}, cols, rows)
 	}
@@ -109,7 +115,7 @@ func copyFrom(ctx context.Context, tx pgx.Tx, into, layout string, rows *tableRo
 		quoted[k] = pgx.Identifier{c}.Sanitize()
 	}
 	sql := "COPY " + pgx.Identifier{into}.Sanitize() + " (" + strings.Join(quoted, ", ") + ") FROM STDIN (FORMAT binary)"
-	tag, err := tx.Conn().PgConn().CopyFrom(ctx, &copyReader{rows: rows, types: types}, sql)
+	tag, err := tx.Conn().PgConn().CopyFrom(ctx, &copyReader{rows: rows, types: types, ord: ord}, sql)
 	if err != nil {
 		return 0, err
 	}
@@ -120,6 +126,7 @@ func copyFrom(ctx context.Context, tx pgx.Tx, into, layout string, rows *tableRo
 type copyReader struct {
 	rows    *tableRows
 	types   []colType
+	ord     bool   // each row ends with its ordinal in rows, a bigint
 	buf     []byte // encoded and not yet read
 	started bool
 	done    bool
@@ -160,16 +167,25 @@ func (r *copyReader) encode() {
 			r.done = true
 			break
 		}
-		row, _ := r.rows.Values()
-		b = encodeRow(b, row, r.types)
+		row := r.rows.parts[r.rows.part][r.rows.row-1]
+		ord := -1
+		if r.ord {
+			ord = r.rows.at
+		}
+		b = encodeRow(b, row, r.types, ord)
 	}
 	r.buf = b
 }
 
 // encodeRow appends one row: the field count, then each field's length (-1 for NULL) and
-// bytes. The values' types were checked by encodable.
-func encodeRow(b []byte, row []any, types []colType) []byte {
-	b = binary.BigEndian.AppendUint16(b, uint16(len(row)))
+// bytes, and ord as a last bigint field unless it is negative. The values' types were
+// checked by encodable.
+func encodeRow(b []byte, row []any, types []colType, ord int) []byte {
+	fields := len(row)
+	if ord >= 0 {
+		fields++
+	}
+	b = binary.BigEndian.AppendUint16(b, uint16(fields))
 	for k, v := range row {
 		if v == nil {
 			b = binary.BigEndian.AppendUint32(b, math.MaxUint32) // -1
@@ -202,6 +218,10 @@ func encodeRow(b []byte, row []any, types []colType) []byte {
 			b = binary.BigEndian.AppendUint32(b, 8)
 			b = binary.BigEndian.AppendUint64(b, uint64(pgMicros(v.(time.Time))))
 		}
+	}
+	if ord >= 0 {
+		b = binary.BigEndian.AppendUint32(b, 8)
+		b = binary.BigEndian.AppendUint64(b, uint64(ord))
 	}
 	return b
 }

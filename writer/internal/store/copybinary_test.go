@@ -61,28 +61,41 @@ func TestBinaryCopyStoresWhatPgxStores(t *testing.T) {
 			if !ok || !encodable(r, types) {
 				t.Fatalf("rows of %s are not encodable; the writer would fall back to pgx", table)
 			}
-			bin, viaPgx := "bin_"+table, "pgx_"+table
-			for _, name := range []string{bin, viaPgx} {
-				if _, err := conn.Exec(ctx, fmt.Sprintf("CREATE TABLE %s (LIKE %s)", pgx.Identifier{name}.Sanitize(), pgx.Identifier{table}.Sanitize())); err != nil {
+			// Each twice: as the tables take them, and with the ordinal that merging adds.
+			bin, viaPgx, binOrd, pgxOrd := "bin_"+table, "pgx_"+table, "bin_ord_"+table, "pgx_ord_"+table
+			for _, name := range []string{bin, viaPgx, binOrd, pgxOrd} {
+				ord := ""
+				if name == binOrd || name == pgxOrd {
+					ord = ", " + ordColumn + " bigint"
+				}
+				if _, err := conn.Exec(ctx, fmt.Sprintf("CREATE TABLE %s (LIKE %s%s)", pgx.Identifier{name}.Sanitize(), pgx.Identifier{table}.Sanitize(), ord)); err != nil {
 					t.Fatal(err)
 				}
 			}
 			err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-				n, err := copyFrom(ctx, tx, bin, table, r)
-				if err != nil {
-					return fmt.Errorf("binary copy: %w", err)
-				}
-				if int(n) != r.len() {
-					return fmt.Errorf("binary copy: %d rows copied, want %d", n, r.len())
+				for _, into := range []string{bin, binOrd} {
+					n, err := copyFrom(ctx, tx, into, table, r, into == binOrd)
+					if err != nil {
+						return fmt.Errorf("binary copy: %w", err)
+					}
+					if int(n) != r.len() {
+						return fmt.Errorf("binary copy: %d rows copied, want %d", n, r.len())
+					}
 				}
 				r.rewind()
-				_, err = tx.CopyFrom(ctx, pgx.Identifier{viaPgx}, normalize.Columns(table), r)
+				if _, err := tx.CopyFrom(ctx, pgx.Identifier{viaPgx}, normalize.Columns(table), r); err != nil {
+					return err
+				}
+				r.rewind()
+				r.ord = true
+				_, err := tx.CopyFrom(ctx, pgx.Identifier{pgxOrd}, append(normalize.Columns(table), ordColumn), r)
+				r.ord = false
 				return err
 			})
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, pair := range [][2]string{{bin, viaPgx}, {viaPgx, bin}} {
+			for _, pair := range [][2]string{{bin, viaPgx}, {viaPgx, bin}, {binOrd, pgxOrd}, {pgxOrd, binOrd}} {
 				var n int
 				q := fmt.Sprintf("SELECT count(*) FROM (SELECT * FROM %s EXCEPT ALL SELECT * FROM %s) d",
 					pgx.Identifier{pair[0]}.Sanitize(), pgx.Identifier{pair[1]}.Sanitize())
@@ -92,6 +105,14 @@ func TestBinaryCopyStoresWhatPgxStores(t *testing.T) {
 				if n != 0 {
 					t.Errorf("%d rows of %s are not in %s", n, pair[0], pair[1])
 				}
+			}
+			var distinct, lowest, highest int
+			q := fmt.Sprintf("SELECT count(DISTINCT %[1]s), min(%[1]s), max(%[1]s) FROM %[2]s", ordColumn, pgx.Identifier{binOrd}.Sanitize())
+			if err := conn.QueryRow(ctx, q).Scan(&distinct, &lowest, &highest); err != nil {
+				t.Fatal(err)
+			}
+			if distinct != r.len() || lowest != 0 || highest != r.len()-1 {
+				t.Errorf("ordinals: %d distinct from %d to %d, want 0 to %d", distinct, lowest, highest, r.len()-1)
 			}
 		})
 	}

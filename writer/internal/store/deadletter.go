@@ -8,55 +8,142 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"kohaku/pkg/normalize"
 )
 
-// deadLetterSQL keeps a message that can never be stored. stream_seq is unique, so a
-// poison message delivered again (its Term lost, or a replay) is kept once; RETURNING tells
-// whether this call added it.
-const deadLetterSQL = `INSERT INTO kohaku_dead_letter (stream_seq, subject, headers, body, error)
-VALUES ($1, $2, $3, $4, $5)
-ON CONFLICT (stream_seq) DO NOTHING
-RETURNING stream_seq`
+// Reasons of dead letters for whole messages, the reason column's values besides the
+// normalize.Reject kinds of single elements and ReasonConflict.
+const (
+	ReasonDecode   = "decode"   // the body cannot become rows (Message.Err)
+	ReasonDatabase = "database" // the database refused the message's rows
+	// ReasonConflict marks a row whose natural key already held a row with different
+	// content: the incoming element is kept, the stored row stays.
+	ReasonConflict = "conflict"
+)
 
-// deadLetter writes msgs[i] for each i in idx to kohaku_dead_letter and returns the rows it
-// added, in order; those already present were added by an earlier delivery.
-func deadLetter(ctx context.Context, tx pgx.Tx, idx []int, msgs []Message) ([]newDeadLetter, error) {
-	if len(idx) == 0 {
+// deadLetter is one row of kohaku_dead_letter: a whole message, or one stats element of a
+// message whose other elements are stored.
+type deadLetter struct {
+	msg     int    // index of the message in the batch
+	element int    // index of the element in the message's stats array; -1 for the whole message
+	body    []byte // the message's body, or the element's JSON
+	reason  string // a short word: the metric label and the reason column
+	err     string // what is wrong, for a person
+	table   string // the table of a conflict, "" otherwise
+}
+
+// deadLetterSQL keeps dead letters given as arrays of their fields. (stream_seq, element)
+// is unique (element NULL for a whole message), so a message or element delivered again (a
+// lost Term, a redelivery, a replay) is kept once; RETURNING tells which rows this call
+// added. One statement for the batch: a report can have many elements set apart.
+const deadLetterSQL = `INSERT INTO kohaku_dead_letter (stream_seq, subject, headers, body, error, element, connection_id, reason)
+SELECT * FROM unnest($1::bigint[], $2::text[], $3::jsonb[], $4::bytea[], $5::text[], $6::integer[], $7::text[], $8::text[])
+ORDER BY 1, 6
+ON CONFLICT DO NOTHING
+RETURNING stream_seq, element`
+
+// writeDeadLetters writes dls, the dead letters of msgs, to kohaku_dead_letter and returns
+// those it added, in the order of dls; the others were added by an earlier delivery.
+func writeDeadLetters(ctx context.Context, tx pgx.Tx, dls []deadLetter, msgs []Message) ([]deadLetter, error) {
+	if len(dls) == 0 {
 		return nil, nil
 	}
-	var b pgx.Batch
-	for _, i := range idx {
-		m := msgs[i]
-		b.Queue(deadLetterSQL, int64(m.Seq), m.Subject, headersJSON(m.Header), m.Body, reason(m))
-	}
-	br := tx.SendBatch(ctx, &b)
-	var out []newDeadLetter
-	for _, i := range idx {
-		var seq int64
-		err := br.QueryRow().Scan(&seq)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-			// Already a dead letter: logged and counted when it was added.
-		case err != nil:
-			br.Close()
-			return nil, fmt.Errorf("dead-letter stream_seq %d: %w", msgs[i].Seq, err)
-		default:
-			out = append(out, newDeadLetter{index: i, reason: reason(msgs[i])})
+	n := len(dls)
+	var (
+		seqs                   = make([]int64, n)
+		subjects, errs, reason = make([]string, n), make([]string, n), make([]string, n)
+		headers, bodies        = make([][]byte, n), make([][]byte, n)
+		elements               = make([]*int32, n)
+		conns                  = make([]*string, n)
+	)
+	hdrs := map[int][]byte{} // per message: its elements share the encoding
+	for i, d := range dls {
+		m := msgs[d.msg]
+		seqs[i], subjects[i], bodies[i], errs[i], reason[i] = int64(m.Seq), clean(m.Subject), d.body, clean(d.err), d.reason
+		h, ok := hdrs[d.msg]
+		if !ok {
+			h = headersJSON(m.Header)
+			hdrs[d.msg] = h
+		}
+		headers[i] = h
+		if d.element >= 0 {
+			e := int32(d.element)
+			elements[i] = &e
+			if m.Rows != nil && m.Rows.Connection != nil {
+				c := clean(m.Rows.Connection.ConnectionID)
+				conns[i] = &c
+			}
 		}
 	}
-	if err := br.Close(); err != nil {
-		return nil, fmt.Errorf("dead-letter: %w", err)
+	rows, err := tx.Query(ctx, deadLetterSQL, seqs, subjects, headers, bodies, errs, elements, conns, reason)
+	if err != nil {
+		return nil, fmt.Errorf("dead-letter %d messages or elements: %w", n, err)
+	}
+	type key struct {
+		seq     int64
+		element int32
+	}
+	added := map[key]bool{}
+	for rows.Next() {
+		var k key
+		var e *int32
+		if err := rows.Scan(&k.seq, &e); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("dead-letter: %w", err)
+		}
+		k.element = -1
+		if e != nil {
+			k.element = *e
+		}
+		added[k] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("dead-letter %d messages or elements: %w", n, err)
+	}
+	var out []deadLetter
+	for i, d := range dls {
+		k := key{seqs[i], int32(d.element)}
+		if added[k] {
+			out = append(out, d)
+			delete(added, k) // the same message twice in a batch added one row
+		}
 	}
 	return out, nil
 }
 
-// reason is the error text kept with a dead letter. PostgreSQL text holds neither NUL
-// bytes nor invalid UTF-8, and the error may quote the body's bytes.
-func reason(m Message) string {
-	if m.Err == nil {
-		return "message has no rows"
+// messageDeadLetter is the dead letter of msgs[i], which cannot be stored at all.
+func messageDeadLetter(msgs []Message, i int) deadLetter {
+	m := msgs[i]
+	d := deadLetter{msg: i, element: -1, body: m.Body, reason: ReasonDecode, err: "message has no rows"}
+	if m.Err != nil {
+		d.err = m.Err.Error()
+		if errors.As(m.Err, new(*pgconn.PgError)) {
+			d.reason = ReasonDatabase
+		}
 	}
-	return clean(m.Err.Error())
+	return d
+}
+
+// rejectedDeadLetters are the dead letters of the elements of msgs[i] that normalize set
+// apart.
+func rejectedDeadLetters(msgs []Message, i int) []deadLetter {
+	m := msgs[i]
+	out := make([]deadLetter, len(m.Rows.Rejected))
+	for k, r := range m.Rows.Rejected {
+		out[k] = deadLetter{msg: i, element: r.Index, body: r.Raw, reason: r.Kind,
+			err: fmt.Sprintf("stats[%d]: %s", r.Index, r.Reason)}
+	}
+	return out
+}
+
+// conflictDeadLetter is the dead letter of the row at origin o of msgs[i], whose natural
+// key in table already held a row with different content.
+func conflictDeadLetter(msgs []Message, i int, table string, o normalize.Origin) deadLetter {
+	return deadLetter{msg: i, element: o.Index, body: o.Raw(msgs[i].Body), reason: ReasonConflict, table: table,
+		err: fmt.Sprintf("stats[%d]: %s already holds a row with the same %s and different content",
+			o.Index, table, strings.Join(normalize.NaturalKey(table), ", "))}
 }
 
 // headersJSON encodes h as a JSON object of string arrays for the headers jsonb column.
@@ -77,6 +164,7 @@ func headersJSON(h map[string][]string) []byte {
 }
 
 // clean makes s storable in text and jsonb: valid UTF-8 without NUL (jsonb rejects \u0000).
+// The error of a dead letter may quote the body's bytes.
 func clean(s string) string {
 	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }

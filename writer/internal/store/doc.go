@@ -1,14 +1,19 @@
 // Package store writes batches of stream messages into PostgreSQL, exactly once.
 //
 // [Store.Write] stores a batch in one transaction: the rows of every table by binary COPY,
-// the sora_connection rows by upsert, and the messages that can never be stored in
-// kohaku_dead_letter. Its caller acknowledges the messages only after Write returned, so a
+// the sora_connection rows by upsert, and in kohaku_dead_letter the messages that can never
+// be stored and the stats elements that normalize set apart, next to the rest of their
+// message. Its caller acknowledges the messages only after Write returned, so a
 // crash before the commit loses nothing: JetStream delivers the messages again.
 //
 // Every row has a natural key, so a message stored twice (a redelivery, a replay, a retried
 // request) must not add rows. The common case pays nothing for that: rows are copied
 // straight into their tables, and only when the database reports a unique violation is the
-// batch redone through temporary tables and INSERT ... ON CONFLICT DO NOTHING.
+// batch redone through temporary tables and INSERT ... ON CONFLICT DO NOTHING. A row left
+// out so is compared, column by column, with the row that holds its key: the same content
+// is a duplicate; different content (two reports within one microsecond, which is what
+// timestamptz keeps) is a conflict, and the incoming element is kept in kohaku_dead_letter
+// with reason "conflict" and counted, never dropped without a trace.
 //
 // Errors fall in three kinds, told apart by [Transient] and the SQLSTATE class: a failure of
 // the database (retry the same batch later), data the database rejects (find the messages

@@ -16,7 +16,8 @@ type metrics struct {
 	writeSeconds prometheus.Histogram
 	writeErrors  *prometheus.CounterVec
 	merges       prometheus.Counter
-	deadLetters  prometheus.Counter
+	deadLetters  *prometheus.CounterVec
+	conflicts    *prometheus.CounterVec
 	databaseUp   prometheus.Gauge
 }
 
@@ -33,7 +34,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"table"}),
 		duplicates: f.NewCounter(prometheus.CounterOpts{
 			Name: "kohaku_writer_duplicate_rows_total",
-			Help: "Rows not added because their natural key was already present (redelivery, replay).",
+			Help: "Rows not added because they were already present (redelivery, replay): with the same content, or as an earlier delivery's conflict.",
 		}),
 		copySeconds: f.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "kohaku_writer_copy_seconds",
@@ -53,10 +54,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "kohaku_writer_merges_total",
 			Help: "Batch writes redone through temporary tables after a unique violation.",
 		}),
-		deadLetters: f.NewCounter(prometheus.CounterOpts{
+		deadLetters: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "kohaku_writer_dead_letters_total",
-			Help: "Messages written to kohaku_dead_letter because they can never be stored.",
-		}),
+			Help: "Messages, and stats elements of stored messages, written to kohaku_dead_letter because they can never be stored, by reason: decode, database, nul, number, long_id, not_object, conflict.",
+		}, []string{"reason"}),
+		conflicts: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "kohaku_writer_conflicts_total",
+			Help: "Rows not added because their natural key already held a row with different content, by table; each is kept in kohaku_dead_letter with reason conflict.",
+		}, []string{"table"}),
 		databaseUp: f.NewGauge(prometheus.GaugeOpts{
 			Name: "kohaku_writer_database_up",
 			Help: "1 when the last database operation reached the database, 0 when it could not.",
@@ -97,5 +102,10 @@ func (m *metrics) count(msgs []Message, res Result) {
 		m.rows.WithLabelValues(table).Add(float64(n))
 	}
 	m.duplicates.Add(float64(res.Duplicates))
-	m.deadLetters.Add(float64(len(res.added)))
+	for _, d := range res.added {
+		m.deadLetters.WithLabelValues(d.reason).Inc()
+		if d.reason == ReasonConflict {
+			m.conflicts.WithLabelValues(d.table).Inc()
+		}
+	}
 }

@@ -24,7 +24,9 @@ type Message struct {
 	ExporterType string              // message type, of either feed: the exporter_type label
 	Header       map[string][]string // message headers, kept with a dead letter
 	Body         []byte              // raw body, kept with a dead letter
-	// Rows is what the body normalized to; nil when Err is set.
+	// Rows is what normalize.Message made of Body; nil when Err is set. Its Rejected
+	// elements are kept as dead letters of their own, in the transaction of the rows, and
+	// its Origins name the element of a row that conflicts.
 	Rows *normalize.Rows
 	// Err is why the body can never become rows (it cannot be decoded); such a message
 	// is dead-lettered.
@@ -38,12 +40,20 @@ type Result struct {
 	Dead []int
 	// Inserted counts the rows added per table; rows already present are not counted.
 	Inserted map[string]int
-	// Duplicates counts the rows that were already present (redelivery or replay).
+	// Duplicates counts the rows that were already present: in their table with the same
+	// content (redelivery or replay), or as the conflict of an earlier delivery.
 	Duplicates int
+	// Conflicts counts the rows newly kept in kohaku_dead_letter (reason "conflict")
+	// because their natural key already held a row with different content. Inserted (but
+	// for sora_connection), Duplicates and Conflicts add up to the batch's rows.
+	Conflicts int
+	// DeadElements counts the stats elements newly kept in kohaku_dead_letter on their own:
+	// those normalize set apart, and the conflicts. Their messages are stored, not dead.
+	DeadElements int
 	// Merged tells whether a unique violation made the batch go through the merge path.
 	Merged bool
 
-	added []newDeadLetter // the dead letters that are new, not an earlier delivery's
+	added []deadLetter // the dead letters that are new, not an earlier delivery's
 }
 
 // NewStatsRows counts the stats rows that Write added: Inserted but for sora_connection,
@@ -58,24 +68,20 @@ func (r Result) NewStatsRows() int {
 	return n
 }
 
-// newDeadLetter is a new dead letter: the index of its message and why it is one.
-type newDeadLetter struct {
-	index  int
-	reason string
-}
-
 func (r *Result) add(o Result, offset int) {
 	for _, d := range o.Dead {
 		r.Dead = append(r.Dead, d+offset)
 	}
 	for _, a := range o.added {
-		a.index += offset
+		a.msg += offset
 		r.added = append(r.added, a)
 	}
 	for t, n := range o.Inserted {
 		r.Inserted[t] += n
 	}
 	r.Duplicates += o.Duplicates
+	r.Conflicts += o.Conflicts
+	r.DeadElements += o.DeadElements
 	r.Merged = r.Merged || o.Merged
 }
 
@@ -109,7 +115,10 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // Write stores msgs so that each of them is either stored or dead-lettered exactly once
-// however often it is written, and returns which were dead-lettered.
+// however often it is written, and returns which were dead-lettered. The stats elements
+// that normalize set apart (Rows.Rejected), and rows whose natural key already holds a row
+// with different content (conflicts), are kept in kohaku_dead_letter on their own, once,
+// in the transaction that stores the rest of their message.
 //
 // It writes the whole batch in one transaction. When the database rejects the data of
 // some message, Write splits the batch in halves, recursively, until it has found the
@@ -128,13 +137,34 @@ func (s *Store) Write(ctx context.Context, msgs []Message) (Result, error) {
 	}
 	s.m.up(true)
 	s.m.count(msgs, res)
-	for _, a := range res.added {
-		// Logged once: a dead letter that was already present was logged when added.
-		m := msgs[a.index]
-		s.log.Warn("message can never be stored, kept in kohaku_dead_letter",
-			"stream_seq", m.Seq, "subject", m.Subject, "bytes", len(m.Body), "err", a.reason)
-	}
+	s.logDeadLetters(msgs, res.added)
 	return res, nil
+}
+
+// logDeadLetters logs the new dead letters added, once: those already present were logged
+// when added. A message's elements make one line, however many they are.
+func (s *Store) logDeadLetters(msgs []Message, added []deadLetter) {
+	for k := 0; k < len(added); {
+		a := added[k]
+		m := msgs[a.msg]
+		if a.element < 0 {
+			s.log.Warn("message can never be stored, kept in kohaku_dead_letter",
+				"stream_seq", m.Seq, "subject", m.Subject, "bytes", len(m.Body), "err", a.err)
+			k++
+			continue
+		}
+		n := 1
+		for k+n < len(added) && added[k+n].msg == a.msg && added[k+n].element >= 0 &&
+			(added[k+n].reason == ReasonConflict) == (a.reason == ReasonConflict) {
+			n++
+		}
+		what := "stats elements can never be stored, kept in kohaku_dead_letter; the rest of the message is stored"
+		if a.reason == ReasonConflict {
+			what = "rows differ from stored rows of the same natural key, kept in kohaku_dead_letter as conflicts"
+		}
+		s.log.Warn(what, "stream_seq", m.Seq, "subject", m.Subject, "elements", n, "reason", a.reason, "err", a.err)
+		k += n
+	}
 }
 
 func (s *Store) write(ctx context.Context, msgs []Message) (Result, error) {
@@ -156,6 +186,7 @@ func (s *Store) write(ctx context.Context, msgs []Message) (Result, error) {
 		return left, nil
 	}
 	// The one message left is the culprit: keep it as a dead letter with the reason.
+	// Normalization decides what PostgreSQL cannot store, so this is a last resort.
 	m := msgs[0]
 	m.Err = fmt.Errorf("rejected by the database: %w", err)
 	res, derr := s.writeOnce(ctx, []Message{m})
@@ -179,19 +210,29 @@ func (s *Store) writeOnce(ctx context.Context, msgs []Message) (Result, error) {
 }
 
 // inTx writes b in one transaction, copying straight into the tables or, when merge is
-// set, through temporary tables that drop the rows already present.
+// set, through temporary tables that drop the rows already present and find the conflicts.
 func (s *Store) inTx(ctx context.Context, b *tableBatch, merge bool) (Result, error) {
 	res := Result{Inserted: map[string]int{}}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if merge {
+			// Merging is an index lookup per row, which a large batch makes look costly
+			// enough for PostgreSQL to compile it first (JIT): that takes longer than the
+			// lookups.
+			if _, err := tx.Exec(ctx, "SET LOCAL jit = off"); err != nil {
+				return fmt.Errorf("merge: %w", err)
+			}
+		}
+		dls := slices.Clone(b.dead)
 		// Tables in name order, connections in id order: two writers sharing the
 		// consumer then take locks in the same order.
 		for _, table := range b.tables {
 			rows := b.rows[table]
 			start := time.Now()
 			var n int64
+			var conflicts []int
 			var err error
 			if merge {
-				n, err = mergeRows(ctx, tx, table, rows)
+				n, conflicts, err = mergeRows(ctx, tx, table, rows)
 			} else {
 				n, err = copyRows(ctx, tx, table, rows)
 			}
@@ -201,12 +242,26 @@ func (s *Store) inTx(ctx context.Context, b *tableBatch, merge bool) (Result, er
 			s.m.copySeconds.WithLabelValues(table).Observe(time.Since(start).Seconds())
 			res.Inserted[table] += int(n)
 			res.Duplicates += rows.len() - int(n)
+			msgs, origins := rows.originsOf(conflicts)
+			for k := range conflicts {
+				dls = append(dls, conflictDeadLetter(b.msgs, msgs[k], table, origins[k]))
+			}
 		}
-		fresh, err := deadLetter(ctx, tx, b.dead, b.msgs)
+		fresh, err := writeDeadLetters(ctx, tx, dls, b.msgs)
 		if err != nil {
 			return err
 		}
-		res.Dead, res.added = b.dead, fresh
+		res.added = fresh
+		for _, d := range fresh {
+			if d.element >= 0 {
+				res.DeadElements++
+			}
+			if d.reason == ReasonConflict {
+				res.Conflicts++
+				res.Duplicates-- // counted above among the rows not inserted
+			}
+		}
+		res.Dead = b.deadMsgs
 		// Last: the rows of busy connections stay locked only until the commit.
 		n, err := upsertConnections(ctx, tx, b.connections)
 		if err != nil {
@@ -222,13 +277,14 @@ func (s *Store) inTx(ctx context.Context, b *tableBatch, merge bool) (Result, er
 }
 
 // tableBatch is msgs grouped for one transaction: their rows by table, their connections,
-// and which of them have no rows and are dead letters.
+// and their dead letters: the messages without rows and the elements set apart.
 type tableBatch struct {
 	msgs        []Message
 	tables      []string // sorted
 	rows        map[string]*tableRows
 	connections []connection // one per connection id, sorted by id
-	dead        []int        // indexes of msgs without rows
+	deadMsgs    []int        // indexes of msgs without rows
+	dead        []deadLetter // of the messages without rows, then of elements, in msgs order
 }
 
 func newTableBatch(msgs []Message) *tableBatch {
@@ -236,9 +292,11 @@ func newTableBatch(msgs []Message) *tableBatch {
 	conns := map[string]*connection{}
 	for i, m := range msgs {
 		if m.Err != nil || m.Rows == nil {
-			b.dead = append(b.dead, i)
+			b.deadMsgs = append(b.deadMsgs, i)
+			b.dead = append(b.dead, messageDeadLetter(msgs, i))
 			continue
 		}
+		b.dead = append(b.dead, rejectedDeadLetters(msgs, i)...)
 		for table, rows := range m.Rows.Tables {
 			if len(rows) == 0 {
 				continue
@@ -249,8 +307,7 @@ func newTableBatch(msgs []Message) *tableBatch {
 				b.rows[table] = tr
 				b.tables = append(b.tables, table)
 			}
-			tr.parts = append(tr.parts, rows)
-			tr.n += len(rows)
+			tr.add(i, rows, m.Rows.Origins[table])
 		}
 		if c := m.Rows.Connection; c != nil {
 			if have := conns[c.ConnectionID]; have != nil {

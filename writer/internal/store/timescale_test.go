@@ -74,6 +74,15 @@ func TestWriteIntoTimescaleDBHypertables(t *testing.T) {
 			t.Fatalf("after %s: %s", pass, d)
 		}
 	}
+	// A report whose row differs from a stored one with the same natural key: compared
+	// with the hypertable's row, and kept as a conflict.
+	first, other, _ := reportsWithinAMicrosecond(t)
+	if _, err := st.Write(ctx, []store.Message{first}); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := st.Write(ctx, []store.Message{other}); err != nil || res.Conflicts != 1 || res.Duplicates != 1 {
+		t.Fatalf("write a conflicting report: %+v, %v; want 1 conflict and 1 duplicate", res, err)
+	}
 	var chunks int
 	err = pool.QueryRow(ctx, `SELECT count(*) FROM timescaledb_information.chunks
 		WHERE hypertable_schema = current_schema() AND hypertable_name = 'rtc_inbound_rtp_stats'`).Scan(&chunks)

@@ -156,7 +156,7 @@ func Tables() []string {
 
 // Expect returns the counts that storing msgs must give: what normalize.Message makes of
 // them, one sora_connection row per connection, and a dead letter for each body that
-// cannot be normalized.
+// cannot be normalized and for each element that normalize sets apart.
 func Expect(t testing.TB, msgs []Message) Counts {
 	t.Helper()
 	want := Counts{}
@@ -176,6 +176,7 @@ func Expect(t testing.TB, msgs []Message) Counts {
 			}
 			want[table] += len(rs)
 		}
+		want["kohaku_dead_letter"] += len(rows.Rejected)
 		if rows.Connection != nil {
 			conns[rows.Connection.ConnectionID] = true
 		}
