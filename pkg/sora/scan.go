@@ -33,8 +33,8 @@ func (k kind) String() string { return kindNames[k] }
 type scanner struct {
 	data []byte
 	pos  int
-	err  *FieldError
-	slow bool // never take the Walker: the tests compare the two ways
+	err  error // the first problem: a *FieldError or a *LimitError
+	slow bool  // never take the Walker: the tests compare the two ways
 }
 
 // fail records the first error. The field name may view the body's bytes (keyString), so
@@ -42,6 +42,13 @@ type scanner struct {
 func (s *scanner) fail(field, msg string) {
 	if s.err == nil {
 		s.err = &FieldError{Field: strings.Clone(field), Msg: msg}
+	}
+}
+
+// failLimit records a *LimitError as the first error; its field never views the body.
+func (s *scanner) failLimit(e *LimitError) {
+	if s.err == nil {
+		s.err = e
 	}
 }
 

@@ -11,8 +11,8 @@ import (
 )
 
 // TestQuickSkipAgreesWithSkip validates random mutations of the fixtures (a byte replaced
-// by one that matters to JSON, a cut, deep nesting) with and without the fast
-// jsonscan.Walker and wants the same answer, error text included.
+// by one that matters to JSON, a cut, deep nesting) with and without the fast paths
+// (jsonscan.Walker, quickElement) and wants the same answer, error text included.
 func TestQuickSkipAgreesWithSkip(t *testing.T) {
 	all, err := fixtures.All()
 	if err != nil {
@@ -33,9 +33,12 @@ func TestQuickSkipAgreesWithSkip(t *testing.T) {
 		if rng.IntN(4) == 0 {
 			b = b[:rng.IntN(len(b))]
 		}
-		quick, slow := validate(fx.ExporterType, b, false), validate(fx.ExporterType, b, true)
+		// The fixtures are within the defaults and around the others (27 elements, 51
+		// members, ids of up to 97 bytes).
+		l := [...]Limits{{}, {MaxElements: 26}, {MaxMembers: 40}, {MaxIDBytes: 16}}[i%4]
+		quick, slow := l.validate(fx.ExporterType, b, false), l.validate(fx.ExporterType, b, true)
 		if fmt.Sprint(quick) != fmt.Sprint(slow) {
-			t.Fatalf("body %q:\nwith the Walker %v\nwithout        %v", b, quick, slow)
+			t.Fatalf("limits %+v, body %q:\nwith the fast paths %v\nwithout            %v", l, b, quick, slow)
 		}
 	}
 }

@@ -1,7 +1,9 @@
 package sora
 
 import (
+	"bytes"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 	"unsafe"
@@ -9,9 +11,9 @@ import (
 	"kohaku/pkg/jsonscan"
 )
 
-// Limits of DESIGN.md section 2.
+// Limits of DESIGN.md section 2 on the envelope's ids; the others are in Limits.
 const (
-	maxIDBytes = 255 // channel_id, client_id; and the webhook's id, group_id, bundle_id
+	maxIDBytes = 255 // channel_id, client_id
 	ulidLen    = 26  // session_id, connection_id: Sora's ids are 26 characters
 )
 
@@ -89,20 +91,29 @@ func lookupMember(key string) (memberSet, bool) {
 	return 0, false
 }
 
-// Validate checks that body is a well-formed message of type typ (an exporter or a
-// webhook type) under the rules of DESIGN.md section 2. It returns nil, ErrUnknownType, or
-// a *FieldError naming the first problem. Members it has no rule for are accepted whatever
-// they hold, because newer Sora versions add fields. Validate reads body once and does not
-// allocate on success.
-func Validate(typ string, body []byte) error { return validate(typ, body, false) }
+// Validate checks body under the default Limits, as Limits.Validate does.
+func Validate(typ string, body []byte) error { return Limits{}.Validate(typ, body) }
 
-// validate is Validate; slow never takes the fast jsonscan.Walker, for the tests.
-func validate(typ string, body []byte, slow bool) error {
+// Validate checks that body is a well-formed message of type typ (an exporter or a
+// webhook type) under the rules of DESIGN.md section 2 and within l. It returns nil,
+// ErrUnknownType, a *LimitError when the body exceeds l, or a *FieldError naming the
+// first problem. Members it has no rule for are accepted whatever they hold, because newer
+// Sora versions add fields, but the envelope's values must be what PostgreSQL can store
+// (no U+0000, numbers within numeric), since they are every row's; a stats element's need
+// not be, since the writer sets such an element apart and stores the others. Every rule
+// applies to decoded strings and member names, as normalization reads them, so that no
+// escape changes the verdict. Validate reads the stats once and does not allocate on
+// success.
+func (l Limits) Validate(typ string, body []byte) error { return l.validate(typ, body, false) }
+
+// validate is Validate; slow never takes the fast paths (jsonscan.Walker, quickElement),
+// for the tests.
+func (l Limits) validate(typ string, body []byte, slow bool) error {
 	r, ok := rulesOf(typ)
 	if !ok {
 		return ErrUnknownType
 	}
-	v := validator{scanner: scanner{data: body, slow: slow}, typ: typ}
+	v := validator{scanner: scanner{data: body, slow: slow}, typ: typ, lim: l.withDefaults()}
 	v.envelope(r)
 	if v.err != nil {
 		return v.err
@@ -113,6 +124,7 @@ func validate(typ string, body []byte, slow bool) error {
 type validator struct {
 	scanner
 	typ  string
+	lim  Limits // with its defaults
 	seen memberSet
 }
 
@@ -125,14 +137,26 @@ func (v *validator) envelope(r rules) {
 		v.fail("", "body must be a JSON object")
 		return
 	}
+	n := 0
 	v.members("", func(key string, _ []byte, _ bool) bool {
-		f, ok := lookupMember(key)
-		if !ok || (r.required|r.optional)&f == 0 {
-			v.skip(key, 1)
-			return true
+		if n++; n > v.lim.MaxMembers {
+			v.failLimit(tooManyMembers("", v.lim.MaxMembers))
+			return false
 		}
-		v.seen |= f
-		v.member(f, key)
+		if strings.IndexByte(key, 0) >= 0 {
+			v.fail("", "a top-level member name holds \\u0000, which PostgreSQL cannot store")
+			return false
+		}
+		start := v.pos
+		if f, ok := lookupMember(key); ok && (r.required|r.optional)&f != 0 {
+			v.seen |= f
+			v.member(f, key)
+		} else {
+			v.skip(key, 1)
+		}
+		if v.err == nil && key != "stats" {
+			v.storable(key, start)
+		}
 		return true
 	})
 	if v.err != nil {
@@ -150,6 +174,43 @@ func (v *validator) envelope(r rules) {
 	}
 }
 
+// storable refuses the value of the envelope member name, which starts at data[start]
+// and was found well formed, when PostgreSQL could not store it: a string or member name
+// that holds U+0000, or a number beyond numeric. The writer sets a stats element with such
+// a value apart and stores the others; the envelope is every row's, so it must be refused
+// here.
+func (v *validator) storable(name string, start int) {
+	w := jsonscan.Walker{MaxDepth: maxDepth, Number: storableNumber, ShortNumber: maxPlainNumber}
+	_, strs, ok := w.Value(v.data, start)
+	switch {
+	case !ok:
+		v.fail(name, "holds a number beyond what PostgreSQL numeric can store")
+	case strs&jsonscan.NULEscape != 0:
+		v.fail(name, "holds \\u0000, which PostgreSQL cannot store")
+	}
+}
+
+// maxPlainNumber is the length up to which any number without an exponent is storable:
+// numeric holds 131072 digits before the point and 16383 after it.
+const maxPlainNumber = 16383
+
+// storableNumber reports whether the JSON number n fits PostgreSQL's numeric, or
+// conservatively so: it may refuse some that fit, but only far beyond anything that Sora
+// sends (the envelope holds no numbers today), in exchange for a simple bound. With an
+// exponent of at most 1000 in size and at most 1000 characters, a number has at most 2000
+// digits before the point and 2000 after it.
+func storableNumber(n []byte) bool {
+	k := bytes.IndexAny(n, "eE")
+	if k < 0 {
+		return len(n) <= maxPlainNumber
+	}
+	if len(n) > 1000 {
+		return false
+	}
+	e, err := strconv.Atoi(string(n[k+1:]))
+	return err == nil && e >= -1000 && e <= 1000
+}
+
 // member checks the value of one envelope member with a rule.
 func (v *validator) member(f memberSet, name string) {
 	switch f {
@@ -158,16 +219,15 @@ func (v *validator) member(f memberSet, name string) {
 	case fStats:
 		v.stats()
 	case fID, fGroupID, fBundleID:
-		v.optionalID(f, name)
+		v.optionalID(name)
 	default:
 		v.stringMember(f, name)
 	}
 }
 
-// optionalID checks an id that may be absent: a string or null. The stats webhook's ids are
-// also bounded like channel_id, since Sora lets applications choose bundle_id; the
-// exporter's id was never checked beyond its type.
-func (v *validator) optionalID(f memberSet, name string) {
+// optionalID checks an id that may be absent: a string or null, of at most MaxIDBytes.
+// The stats webhook's ids must not be empty either, since Sora always sends them.
+func (v *validator) optionalID(name string) {
 	k, raw, escaped := v.skip(name, 1)
 	if v.err != nil || k == kindNull {
 		return
@@ -176,16 +236,11 @@ func (v *validator) optionalID(f memberSet, name string) {
 		v.wrongType(name, k, kindString)
 		return
 	}
-	if v.typ != TypeConnectionRTC {
-		return
-	}
-	var buf [64]byte
-	s := raw
-	if escaped {
-		s = jsonscan.Unescape(buf[:0], raw)
-	}
-	if len(s) == 0 || len(s) > maxIDBytes {
-		v.fail(name, "must be 1 to 255 bytes")
+	switch max := v.lim.MaxIDBytes; {
+	case v.typ == TypeConnectionRTC && (len(raw) == 0 || tooLong(raw, escaped, max)):
+		v.fail(name, "must be 1 to "+strconv.Itoa(max)+" bytes")
+	case tooLong(raw, escaped, max):
+		v.fail(name, "must be at most "+strconv.Itoa(max)+" bytes")
 	}
 }
 
@@ -215,14 +270,14 @@ func (v *validator) stringMember(f memberSet, name string) {
 	if escaped {
 		s = jsonscan.Unescape(buf[:0], raw)
 	}
-	if msg := checkString(f, s, v.typ); msg != "" {
+	if msg := checkString(f, s, v.typ, v.lim); msg != "" {
 		v.fail(name, msg)
 	}
 }
 
 // checkString applies the rule of a string member to its decoded value and returns what is
 // wrong with it, or "".
-func checkString(f memberSet, s []byte, typ string) string {
+func checkString(f memberSet, s []byte, typ string, lim Limits) string {
 	switch f {
 	case fType:
 		if string(s) != typ {
@@ -249,47 +304,180 @@ func checkString(f memberSet, s []byte, typ string) string {
 		if utf8.RuneCount(s) != ulidLen {
 			return "must be exactly 26 characters"
 		}
-	case fLabel, fVersion, fNodeName:
+	case fNodeName:
+		// The stats ids of a node's elements other than its memory are made of it.
+		if len(s) > lim.MaxIDBytes {
+			return "must be at most " + strconv.Itoa(lim.MaxIDBytes) + " bytes"
+		}
+	case fLabel, fVersion:
 		// any string
 	}
 	return ""
 }
 
-// stats checks that stats is an array of objects and, for the Erlang VM report, that the
-// memory figures are unsigned integers.
+// stats checks that stats is an array of at most MaxElements objects, each within the
+// limits, and, for the Erlang VM report, that it holds an erlang-vm-memory element and
+// that the memory figures are unsigned integers.
 func (v *validator) stats() {
 	if !v.consume('[') {
 		k, _, _ := v.skip("stats", 1)
 		v.wrongType("stats", k, kindArray)
 		return
 	}
+	var memory bool // an erlang-vm-memory element was seen
 	v.elements("stats", func(i int) bool {
+		if i == v.lim.MaxElements {
+			v.failLimit(tooManyElements(v.lim.MaxElements))
+			return false
+		}
 		if v.peek() != '{' {
 			k, _, _ := v.skip("stats", 2)
 			v.wrongType(indexName(i), k, kindObject)
 			return false
 		}
+		v.pos++
 		if v.typ == TypeErlangVM {
-			v.pos++
-			v.erlangMemory(i)
+			memory = v.erlangMemory(i) || memory
 		} else {
-			v.skip("stats", 2)
+			v.element(i)
 		}
 		return v.err == nil
 	})
+	// Without it the report would store nothing: the writer makes its row of the first.
+	if v.err == nil && v.typ == TypeErlangVM && !memory {
+		v.fail("stats", "must hold an "+erlangVMMemory+" element")
+	}
 }
+
+// element checks the members of the RTCStats element whose '{' was consumed: at most
+// MaxMembers of them, and an id and type, when strings, of at most MaxIDBytes. The
+// common case takes quickElement; anything else is scanned member by member, which words
+// the problem.
+func (v *validator) element(i int) {
+	if !v.slow && v.err == nil {
+		if end, ok := v.quickElement(); ok {
+			v.pos = end
+			return
+		}
+	}
+	n := 0
+	v.members("stats", func(key string, _ []byte, _ bool) bool {
+		if n++; n > v.lim.MaxMembers {
+			v.failLimit(tooManyMembers(indexName(i), v.lim.MaxMembers))
+			return false
+		}
+		k, raw, escaped := v.skip("stats", 3)
+		if v.err == nil && k == kindString && (key == "id" || key == "type") {
+			v.elementID(i, key, raw, escaped)
+		}
+		return true
+	})
+}
+
+// quickElement is element for an element without problems or escaped member names, in
+// one loop over its members that leaves their values to jsonscan: it returns the index
+// after the element's '}', or false when element must go over it again. It accepts
+// nothing that element refuses: an id or type longer than MaxIDBytes before decoding
+// sends it there too, since only decoding tells.
+func (v *validator) quickElement() (int, bool) {
+	d, lim := v.data, v.lim
+	w := jsonscan.Walker{MaxDepth: maxDepth - 3} // the values of an element's members are at depth 3
+	p := jsonscan.SkipSpace(d, v.pos)
+	if p < len(d) && d[p] == '}' {
+		return p + 1, true
+	}
+	for n := 1; n <= lim.MaxMembers; n++ {
+		if p >= len(d) || d[p] != '"' {
+			return 0, false
+		}
+		kEnd, kf, fault := jsonscan.String(d, p)
+		if fault != jsonscan.NoFault || kf&jsonscan.Escaped != 0 {
+			return 0, false
+		}
+		key := d[p+1 : kEnd-1]
+		p = jsonscan.SkipSpace(d, kEnd)
+		if p >= len(d) || d[p] != ':' {
+			return 0, false
+		}
+		p = jsonscan.SkipSpace(d, p+1)
+		if p >= len(d) {
+			return 0, false
+		}
+		var end int
+		ok := true
+		switch c := d[p]; {
+		case c == '"':
+			if end, _, fault = jsonscan.String(d, p); fault != jsonscan.NoFault {
+				return 0, false
+			}
+			if end-p-2 > lim.MaxIDBytes && (string(key) == "id" || string(key) == "type") {
+				return 0, false
+			}
+		case c == '{' || c == '[':
+			end, _, ok = w.Value(d, p)
+		case c == '-' || (c >= '0' && c <= '9'):
+			// Scalars without the Walker, whose setup costs more than a number.
+			end, _, ok = jsonscan.Number(d, p)
+		case c == 't' && jsonscan.Literal(d, p, "true"), c == 'n' && jsonscan.Literal(d, p, "null"):
+			end = p + 4
+		case c == 'f' && jsonscan.Literal(d, p, "false"):
+			end = p + 5
+		default:
+			ok = false
+		}
+		if !ok {
+			return 0, false
+		}
+		p = jsonscan.SkipSpace(d, end)
+		if p >= len(d) {
+			return 0, false
+		}
+		switch d[p] {
+		case '}':
+			return p + 1, true
+		case ',':
+			p = jsonscan.SkipSpace(d, p+1)
+		default:
+			return 0, false
+		}
+	}
+	return 0, false // one member too many
+}
+
+// elementID checks the string value of a stats element's id or type member.
+func (v *validator) elementID(i int, key string, raw []byte, escaped bool) {
+	if tooLong(raw, escaped, v.lim.MaxIDBytes) {
+		v.fail(indexName(i)+"."+key, "must be at most "+strconv.Itoa(v.lim.MaxIDBytes)+" bytes")
+	}
+}
+
+// erlangVMMemory is the type of the element that a node.erlang-vm report is about.
+const erlangVMMemory = "erlang-vm-memory"
 
 // erlangMemoryFields are the members of an erlang-vm-memory element.
 var erlangMemoryFields = [...]string{"total", "processes", "processes_used", "system", "atom", "atom_used", "binary", "code", "ets"}
 
-func (v *validator) erlangMemory(i int) {
+// erlangMemory checks the element of a node.erlang-vm report whose '{' was consumed, as
+// element does, and when its last type is erlang-vm-memory (the one normalization reads),
+// its memory figures; it reports whether it is such an element.
+func (v *validator) erlangMemory(i int) bool {
 	var isMemory bool
 	var seen uint16
 	var bad string // first memory figure that is not an unsigned integer
+	n := 0
 	v.members("stats", func(key string, _ []byte, _ bool) bool {
-		if key == "type" {
-			_, raw, _ := v.skip("stats", 3)
-			isMemory = string(raw) == "erlang-vm-memory"
+		if n++; n > v.lim.MaxMembers {
+			v.failLimit(tooManyMembers(indexName(i), v.lim.MaxMembers))
+			return false
+		}
+		if key == "type" || key == "id" {
+			k, raw, escaped := v.skip("stats", 3)
+			if v.err == nil && k == kindString {
+				v.elementID(i, key, raw, escaped)
+			}
+			if key == "type" {
+				isMemory = k == kindString && textIs(raw, escaped, erlangVMMemory)
+			}
 			return true
 		}
 		for j, name := range erlangMemoryFields {
@@ -308,18 +496,49 @@ func (v *validator) erlangMemory(i int) {
 		return true
 	})
 	if v.err != nil || !isMemory {
-		return
+		return false
 	}
 	if bad != "" {
 		v.fail(indexName(i)+"."+bad, "must be an unsigned integer")
-		return
+		return true
 	}
 	for j, name := range erlangMemoryFields {
 		if seen&(1<<j) == 0 {
 			v.fail(indexName(i)+"."+name, "required")
-			return
+			return true
 		}
 	}
+	return true
+}
+
+// tooLong reports whether the text of a string, its raw contents decoded, is longer than
+// max bytes. It decodes only a string longer than max as written, since decoding never
+// lengthens one (an escape is longer than the UTF-8 it stands for), and allocates only
+// when the text is over 256 bytes.
+func tooLong(raw []byte, escaped bool, max int) bool {
+	if len(raw) <= max {
+		return false
+	}
+	if !escaped {
+		return true
+	}
+	var buf [256]byte
+	return len(jsonscan.Unescape(buf[:0], raw)) > max
+}
+
+// textIs reports whether the raw contents of a string decode to want, without allocating
+// for a want of up to 21 bytes.
+func textIs(raw []byte, escaped bool, want string) bool {
+	if !escaped {
+		return string(raw) == want
+	}
+	// Every byte of the text takes at most 6 bytes to write (\u0041): a longer string
+	// cannot decode to want.
+	if len(raw) > 6*len(want) {
+		return false
+	}
+	var buf [128]byte
+	return string(jsonscan.Unescape(buf[:0], raw)) == want
 }
 
 // unsignedInt reports whether a JSON number is a whole number from 0 to 2^63-1, the range

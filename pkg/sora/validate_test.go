@@ -80,7 +80,11 @@ func TestValidateAcceptsValidMessages(t *testing.T) {
 		{"non-ASCII ids", sora.TypeUserAgent, userAgent("session_id", `"ああああああああああああああああああああああああああ"`)},
 		{"spaces everywhere", sora.TypeUserAgent, []byte(" \n" + strings.ReplaceAll(string(userAgent("", "")), ",", " ,\n\t") + " \r\n")},
 		{"erlang vm", sora.TypeErlangVM, erlangVM(`[{"type":"erlang-vm-memory",` + goodMemory + `}]`)},
-		{"erlang vm other element", sora.TypeErlangVM, erlangVM(`[{"type":"erlang-vm-gc","count":-1.5}]`)},
+		{"NUL in a stats element", sora.TypeUserAgent, userAgent("stats", `[{"type":"data-channel","id":"D1","label":"\u0000"}]`)},
+		{"stats number beyond numeric", sora.TypeUserAgent, userAgent("stats", `[{"type":"codec","id":"c","x":0e1073741823}]`)},
+		{"envelope number with a modest exponent", sora.TypeUserAgent, userAgent("extra", `[1.5e-300,2E+300]`)},
+		{"erlang vm escaped type", sora.TypeErlangVM, erlangVM(`[{"type":"erlang-vm-memor\u0079",` + goodMemory + `}]`)},
+		{"erlang vm other element", sora.TypeErlangVM, erlangVM(`[{"type":"erlang-vm-gc","count":-1.5},{"type":"erlang-vm-memory",` + goodMemory + `}]`)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -154,7 +158,18 @@ func TestValidateRejectsWithField(t *testing.T) {
 		{"erlang memory fraction", sora.TypeErlangVM, erlangVM(`[{"type":"erlang-vm-memory",` + strings.Replace(goodMemory, `"total":1`, `"total":1.5`, 1) + `}]`), "stats[0].total", "unsigned integer"},
 		{"erlang memory beyond bigint", sora.TypeErlangVM, erlangVM(`[{"type":"erlang-vm-memory",` + strings.Replace(goodMemory, `"code":8`, `"code":9223372036854775808`, 1) + `}]`), "stats[0].code", "unsigned integer"},
 		{"erlang memory missing", sora.TypeErlangVM, erlangVM(`[{"type":"erlang-vm-memory",` + strings.Replace(goodMemory, `,"binary":7`, ``, 1) + `}]`), "stats[0].binary", "required"},
-		{"erlang timestamp missing", sora.TypeErlangVM, []byte(`{"type":"node.erlang-vm","label":"l","version":"v","node_name":"n","stats":[]}`), "timestamp", "required"},
+		{"NUL in an envelope string", sora.TypeUserAgent, userAgent("label", `"Sora\u0000"`), "label", "\\u0000"},
+		{"NUL in an unknown envelope member", sora.TypeUserAgent, userAgent("extra", `{"a":["\u0000"]}`), "extra", "\\u0000"},
+		{"NUL in a nested member name", sora.TypeUserAgent, userAgent("extra", `{"a\u0000":1}`), "extra", "\\u0000"},
+		{"NUL in a top-level member name", sora.TypeUserAgent, userAgent(`a\u0000`, `1`), "", "\\u0000"},
+		{"envelope number beyond numeric", sora.TypeUserAgent, userAgent("extra", `[0e1073741823]`), "extra", "numeric"},
+		{"erlang memory type escaped", sora.TypeErlangVM, erlangVM(`[{"type":"erlang-vm-memor\u0079",` + strings.Replace(goodMemory, `"total":1`, `"total":-5`, 1) + `}]`), "stats[0].total", "unsigned integer"},
+		{"erlang memory figure name escaped", sora.TypeErlangVM, erlangVM(`[{"type":"erlang-vm-memory",` + goodMemory + `,"tot\u0061l":-5}]`), "stats[0].total", "unsigned integer"},
+		{"erlang memory type repeated", sora.TypeErlangVM, erlangVM(`[{"type":"x","type":"erlang-vm-memory","total":-5}]`), "stats[0].total", "unsigned integer"},
+		{"erlang stats empty", sora.TypeErlangVM, erlangVM(`[]`), "stats", "erlang-vm-memory element"},
+		{"erlang stats without memory", sora.TypeErlangVM, erlangVM(`[{"type":"erlang-vm-gc"},{"type":"erlang-vm-memory","type":"x"}]`), "stats", "erlang-vm-memory element"},
+		{"erlang last stats empty", sora.TypeErlangVM, []byte(strings.TrimSuffix(string(erlangVM(`[{"type":"erlang-vm-memory",`+goodMemory+`}]`)), "}") + `,"stats":[]}`), "stats", "erlang-vm-memory element"},
+		{"erlang timestamp missing", sora.TypeErlangVM, []byte(`{"type":"node.erlang-vm","label":"l","version":"v","node_name":"n","stats":[{"type":"erlang-vm-memory",` + goodMemory + `}]}`), "timestamp", "required"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -22,6 +22,13 @@ var (
 	errDraining     = errors.New("receiver is shutting down")
 )
 
+// encodingError is a body sent with a content coding other than identity.
+type encodingError struct{ coding string }
+
+func (e *encodingError) Error() string {
+	return "content-encoding " + e.coding + " is not accepted: send the body uncompressed"
+}
+
 // tooLargeError is a body over the limit, announced by Content-Length or found while
 // reading.
 type tooLargeError struct{ limit int64 }
@@ -63,6 +70,8 @@ type errorBody = sora.FieldError
 func classify(err error) (int, *errorBody) {
 	var (
 		field   *sora.FieldError
+		limit   *sora.LimitError
+		coding  *encodingError
 		large   *tooLargeError
 		maxRead *http.MaxBytesError
 		read    *readError
@@ -75,6 +84,9 @@ func classify(err error) (int, *errorBody) {
 		return http.StatusUnauthorized, &errorBody{Field: "authorization", Msg: auth.Error()}
 	case errors.As(err, &field):
 		return http.StatusBadRequest, field
+	case errors.As(err, &limit):
+		// Well formed maybe, but more work than one request may ask for.
+		return http.StatusRequestEntityTooLarge, &errorBody{Field: limit.Field, Msg: limit.Msg}
 	case errors.As(err, &typ):
 		return http.StatusBadRequest, &errorBody{Field: typ.field, Msg: typ.msg}
 	case errors.Is(err, sora.ErrUnknownType):
@@ -83,6 +95,8 @@ func classify(err error) (int, *errorBody) {
 		return http.StatusBadRequest, &errorBody{Field: "type", Msg: "unknown type"}
 	case errors.Is(err, errNotJSON):
 		return http.StatusUnsupportedMediaType, &errorBody{Field: "content-type", Msg: err.Error()}
+	case errors.As(err, &coding):
+		return http.StatusUnsupportedMediaType, &errorBody{Field: "content-encoding", Msg: coding.Error()}
 	case errors.As(err, &large):
 		return http.StatusRequestEntityTooLarge, &errorBody{Msg: large.Error()}
 	case errors.As(err, &maxRead):

@@ -16,7 +16,7 @@ func (h *Handler) Answer(w http.ResponseWriter, r *http.Request) int {
 	if r.URL.Path == h.o.WebhookPath {
 		rt = &webhookRoute
 	}
-	_, status := h.answer(w, r, rt)
+	_, status, _ := h.answer(w, r, rt)
 	return status
 }
 

@@ -104,13 +104,18 @@ func fuzzAnswer(h *collector.Handler, path, header, typ, contentType string, bod
 }
 
 // checkFuzzAnswer fails t unless w is an answer of DESIGN.md section 2 with a JSON error
-// body, and 400 exactly when valid (what sora.Validate says of the body) is an error.
+// body, 413 when valid (what sora.Validate says of the body) is a *sora.LimitError, and
+// 400 exactly when it is another error.
 func checkFuzzAnswer(t *testing.T, w *httptest.ResponseRecorder, valid error) {
 	t.Helper()
+	var limit *sora.LimitError
+	if errors.As(valid, &limit) && w.Code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("%d for a body over a limit (%v), want 413: %s", w.Code, valid, w.Body)
+	}
 	switch w.Code {
 	case http.StatusBadRequest:
-		if valid == nil {
-			t.Fatalf("400 for a body that Validate accepts: %s", w.Body)
+		if valid == nil || limit != nil {
+			t.Fatalf("400 for a body that Validate accepts within the limits: %s", w.Body)
 		}
 	case http.StatusServiceUnavailable:
 		if valid != nil || w.Header().Get("Retry-After") == "" {

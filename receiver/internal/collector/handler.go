@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -25,6 +26,11 @@ import (
 // leaves it free so that a body under the limit always fits in one message.
 const headerReserve = 1024
 
+// maxIDBytesCap bounds Options.MaxIDBytes: the writer stores no id longer than this
+// (normalize.MaxIDBytes), keeping its index rows under PostgreSQL's btree limit of about
+// 2,700 bytes, so the receiver must not accept one.
+const maxIDBytesCap = 1024
+
 // Options configure a Handler. They are part of the receiver's configuration: each field is
 // the variable its tag names (KOHAKU_ prefixed), with its default there.
 type Options struct {
@@ -37,6 +43,14 @@ type Options struct {
 	// MaxBodyBytes is the largest body accepted; it is capped further by the NATS server's
 	// max payload once connected.
 	MaxBodyBytes int64 `split_words:"true" default:"4194304" desc:"largest request body; capped further by the NATS server's max payload"`
+	// MaxElements, MaxMembers and MaxIDBytes are the sora.Limits that every body is
+	// validated under, so that no request costs the writer more than its share (DESIGN.md
+	// section 1). Their defaults are sora's (a test keeps them equal), which leave a margin
+	// of four over a 200-participant multistream room (see sora.DefaultMaxElements).
+	// MaxIDBytes is at most maxIDBytesCap.
+	MaxElements int `split_words:"true" default:"5000" desc:"most stats elements in one report (a 200-participant multistream room sends about 1,200); more is answered 413"`
+	MaxMembers  int `split_words:"true" default:"500" desc:"most members of one stats element or of the report's top level (browsers send up to about 50); more is answered 413"`
+	MaxIDBytes  int `envconfig:"MAX_ID_BYTES" default:"255" desc:"longest id, in bytes: a stats element's id and type, the report's id, group_id, bundle_id and node_name (at most 1024); longer is answered 400"`
 	// PublishTimeout bounds the wait for a PubAck.
 	PublishTimeout time.Duration `split_words:"true" default:"5s" desc:"longest wait for JetStream's acknowledgement before answering 503"`
 	// RetryAfter is sent with every 503.
@@ -60,6 +74,15 @@ func (o Options) Validate() error {
 	if o.RetryAfter <= 0 {
 		errs = append(errs, fmt.Errorf("KOHAKU_RETRY_AFTER must be positive, got %s", o.RetryAfter))
 	}
+	if o.MaxElements <= 0 {
+		errs = append(errs, fmt.Errorf("KOHAKU_MAX_ELEMENTS must be positive, got %d", o.MaxElements))
+	}
+	if o.MaxMembers <= 0 {
+		errs = append(errs, fmt.Errorf("KOHAKU_MAX_MEMBERS must be positive, got %d", o.MaxMembers))
+	}
+	if o.MaxIDBytes <= 0 || o.MaxIDBytes > maxIDBytesCap {
+		errs = append(errs, fmt.Errorf("KOHAKU_MAX_ID_BYTES must be 1 to %d, got %d", maxIDBytesCap, o.MaxIDBytes))
+	}
 	if err := checkWebhookPath(o.WebhookPath); err != nil {
 		errs = append(errs, fmt.Errorf("KOHAKU_STATS_WEBHOOK_PATH: %w", err))
 	}
@@ -73,13 +96,14 @@ func (o Options) Validate() error {
 // Options.WebhookPath, and GET /.ok. It is safe for concurrent use; requests publish
 // concurrently over one NATS connection.
 type Handler struct {
-	nc   *nats.Conn
-	js   jetstream.JetStream
-	o    Options
-	auth *credential // nil: no authentication
-	log  *slog.Logger
-	m    *metrics
-	mux  *http.ServeMux
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	o      Options
+	limits sora.Limits // from o
+	auth   *credential // nil: no authentication
+	log    *slog.Logger
+	m      *metrics
+	mux    *http.ServeMux
 
 	draining atomic.Bool
 }
@@ -100,7 +124,8 @@ func NewHandler(nc *nats.Conn, js jetstream.JetStream, o Options, log *slog.Logg
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	h := &Handler{nc: nc, js: js, o: o, auth: newCredential(o.BasicAuth), log: log}
+	h := &Handler{nc: nc, js: js, o: o, auth: newCredential(o.BasicAuth), log: log,
+		limits: sora.Limits{MaxElements: o.MaxElements, MaxMembers: o.MaxMembers, MaxIDBytes: o.MaxIDBytes}}
 	h.m = newMetrics(reg, h)
 	h.mux = http.NewServeMux()
 	h.mux.HandleFunc("POST "+collectorPath, h.ingest(&exporterRoute))
@@ -121,12 +146,17 @@ func (h *Handler) ingest(rt *route) http.HandlerFunc {
 		start := time.Now()
 		h.m.inFlight.Inc()
 		defer h.m.inFlight.Dec()
-		typ, status := h.answer(w, r, rt)
+		typ, status, err := h.answer(w, r, rt)
 		label := typeLabel(typ)
 		tm := h.m.forLabel(label)
-		if status == http.StatusNoContent && tm.noContent != nil {
+		switch {
+		case status == http.StatusNoContent && tm.noContent != nil:
 			tm.noContent.Inc()
-		} else {
+		case clientGone(r, err):
+			// No answer reached the client: counted apart from the answers, so that a
+			// flood of resets does not read as bad requests.
+			h.m.requests.WithLabelValues(label, codeClientClosed).Inc()
+		default:
 			h.m.requests.WithLabelValues(label, strconv.Itoa(status)).Inc()
 		}
 		tm.duration.Observe(time.Since(start).Seconds())
@@ -134,16 +164,28 @@ func (h *Handler) ingest(rt *route) http.HandlerFunc {
 }
 
 // answer accepts the request's body and writes the answer, 204 or one from writeError. It
-// returns the request's type as far as the route accepted it ("" otherwise) and the status.
-func (h *Handler) answer(w http.ResponseWriter, r *http.Request, rt *route) (string, int) {
+// returns the request's type as far as the route accepted it ("" otherwise), the status and
+// the failure, if any.
+func (h *Handler) answer(w http.ResponseWriter, r *http.Request, rt *route) (string, int, error) {
 	typ, err := h.accept(w, r, rt)
 	if err != nil {
 		status := writeError(w, err, h.o.RetryAfter)
 		h.logFailure(r, typ, status, err)
-		return typ, status
+		return typ, status, err
 	}
 	w.WriteHeader(http.StatusNoContent)
-	return typ, http.StatusNoContent
+	return typ, http.StatusNoContent, nil
+}
+
+// codeClientClosed is the code label of a request that failed because its client went
+// away before the answer: it reset the HTTP/2 stream or closed the connection.
+const codeClientClosed = "client_closed"
+
+// clientGone reports whether the request failed with err because its client went away:
+// its context ends when an HTTP/2 client resets the stream or any connection closes while
+// the handler runs, and an HTTP/1 body ends early when the connection closes mid-body.
+func clientGone(r *http.Request, err error) bool {
+	return err != nil && (r.Context().Err() != nil || errors.Is(err, io.ErrUnexpectedEOF))
 }
 
 // accept takes one request's body into the stream: it authorizes the request, settles the
@@ -159,6 +201,9 @@ func (h *Handler) accept(w http.ResponseWriter, r *http.Request, rt *route) (str
 	if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
 		return typ, err
 	}
+	if err := checkContentEncoding(r.Header.Values("Content-Encoding")); err != nil {
+		return typ, err // before reading a byte: a small gzip body can decode to gigabytes
+	}
 	if typ == "" && (inHeader || rt.bodyType == nil) {
 		return "", &typeError{field: rt.header, msg: rt.unknown} // before reading a body nobody will store
 	}
@@ -173,9 +218,8 @@ func (h *Handler) accept(w http.ResponseWriter, r *http.Request, rt *route) (str
 	if err != nil {
 		return "", err
 	}
-	// Validate also checks that the body's type is typ. The body is not reused: Validate's
-	// FieldError may view its bytes.
-	if err := sora.Validate(typ, body); err != nil {
+	// Validate also checks that the body's type is typ.
+	if err := h.limits.Validate(typ, body); err != nil {
 		return typ, err
 	}
 	return typ, h.publish(r.Context(), typ, body)
@@ -204,6 +248,21 @@ func checkContentType(ct string) error {
 		return nil
 	}
 	return errNotJSON
+}
+
+// checkContentEncoding accepts a body sent as it is: no Content-Encoding, or identity.
+// The body is stored byte for byte, and the body limit and the validation apply to what
+// is stored, so a compressed body would have to be decoded, within the limit, before
+// anything else: it is refused instead.
+func checkContentEncoding(values []string) error {
+	for _, v := range values {
+		for coding := range strings.SplitSeq(v, ",") {
+			if coding = strings.TrimSpace(coding); coding != "" && !strings.EqualFold(coding, "identity") {
+				return &encodingError{coding: coding}
+			}
+		}
+	}
+	return nil
 }
 
 // readBody reads the whole body, refusing more than the body limit.

@@ -3,6 +3,8 @@ package collector_test
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -177,4 +179,161 @@ func TestHTTP2StreamsPerConnectionAreBounded(t *testing.T) {
 		}
 	}
 	t.Error("server did not announce SETTINGS_MAX_CONCURRENT_STREAMS")
+}
+
+// TestSlowHeadersAreCutByTheHeaderTimeout dribbles a request's headers, a byte at a time,
+// and wants the connection closed by the header timeout, not by the idle timeout. Over
+// HTTP/2 the bytes are CONTINUATION frames of one byte each, after a HEADERS frame without
+// END_HEADERS: Go's server applies ReadHeaderTimeout to HTTP/1 only (see NewServer).
+func TestSlowHeadersAreCutByTheHeaderTimeout(t *testing.T) {
+	const headerTimeout = time.Second
+	run(t, func(t *testing.T, m mode) {
+		r := startReceiver(t, m, func(s *setup) {
+			s.server.ReadHeaderTimeout = headerTimeout
+			s.server.ReadTimeout = time.Minute
+			s.server.IdleTimeout = time.Minute // what cut them before
+		})
+		pad := hpackNewName("x-pad", strings.Repeat("a", 120))
+		var conn net.Conn
+		var send func(i int) error // sends the i-th byte
+		switch m {
+		case h1:
+			c, err := net.Dial("tcp", strings.TrimPrefix(r.url, "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			conn = c
+			head := "POST /collector HTTP/1.1\r\nHost: kohaku\r\nX-Pad: " + strings.Repeat("a", 120)
+			send = func(i int) error { _, err := c.Write([]byte{head[i%len(head)]}); return err }
+		default:
+			c := dialH2(t, r)
+			conn = c.conn
+			c.write(frame{typ: frameHeaders, stream: 1, payload: requestHeaders(m, hpackMethodPost, "/collector")})
+			send = func(i int) error {
+				return c.tryWrite(frame{typ: frameContinuation, stream: 1, payload: pad[i%len(pad) : i%len(pad)+1]})
+			}
+		}
+		start := time.Now()
+		// Far below the idle timeout: a connection still open then was not cut by the header timeout.
+		conn.SetReadDeadline(start.Add(20 * time.Second))
+		closed := make(chan error, 1)
+		go func() {
+			_, err := io.Copy(io.Discard, conn) // nil at EOF
+			closed <- err
+		}()
+		tick := time.NewTicker(headerTimeout / 4) // a byte every 250 ms, as a slow client does
+		defer tick.Stop()
+		sent := 0
+		for {
+			select {
+			case err := <-closed:
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					t.Fatalf("connection still open after %s and %d bytes of headers; header timeout %s", time.Since(start), sent, headerTimeout)
+				}
+				t.Logf("closed after %s and %d bytes of headers (%v)", time.Since(start).Round(time.Millisecond), sent, err)
+				return
+			case <-tick.C:
+				if send(sent) == nil { // after the server closed, the writes fail: wait for the reader
+					sent++
+				}
+			}
+		}
+	})
+}
+
+// TestLiveHTTP2ConnectionsOutlastTheHeaderTimeout keeps an HTTP/2 connection idle for longer
+// than the header timeout, answering the server's PINGs as clients do, and then sends a
+// request on it: the header timeout cuts only clients that do not answer.
+func TestLiveHTTP2ConnectionsOutlastTheHeaderTimeout(t *testing.T) {
+	for _, m := range []mode{h2c, h2} {
+		t.Run(string(m), func(t *testing.T) {
+			const headerTimeout = 500 * time.Millisecond
+			r := startReceiver(t, m, func(s *setup) { s.server.ReadHeaderTimeout = headerTimeout })
+			c := dialH2(t, r)
+			c.conn.SetDeadline(time.Now().Add(20 * time.Second))
+			start := time.Now()
+			pings := 0
+			for time.Since(start) < 3*headerTimeout { // the server pings every headerTimeout/2
+				f, err := c.read()
+				if err != nil {
+					t.Fatalf("after %d PINGs answered: %v", pings, err)
+				}
+				if f.typ == framePing && f.flags&flagAck == 0 {
+					c.write(frame{typ: framePing, flags: flagAck, payload: f.payload})
+					pings++
+				}
+			}
+			t.Logf("idle for %s, %d PINGs answered", time.Since(start).Round(time.Millisecond), pings)
+			c.write(frame{typ: frameHeaders, flags: flagEndHeaders | flagEndStream, stream: 1, payload: requestHeaders(m, hpackMethodGet, "/.ok")})
+			for {
+				f, err := c.read()
+				if err != nil {
+					t.Fatalf("waiting for the answer: %v", err)
+				}
+				switch {
+				case f.typ == framePing && f.flags&flagAck == 0:
+					c.write(frame{typ: framePing, flags: flagAck, payload: f.payload})
+				case f.typ == frameGoAway:
+					t.Fatalf("GOAWAY %x", f.payload)
+				case f.typ == frameHeaders && f.stream == 1:
+					if len(f.payload) == 0 || f.payload[0] != hpackStatus204 {
+						t.Fatalf("GET /.ok answered with header block %x, want :status 204", f.payload)
+					}
+					return
+				}
+			}
+		})
+	}
+}
+
+// TestClientResetsAreCountedApart cancels requests while their body is being read: an
+// HTTP/2 client resets the stream, an HTTP/1 client closes the connection. They are
+// counted as code="client_closed", not as the bad requests they are not.
+func TestClientResetsAreCountedApart(t *testing.T) {
+	run(t, func(t *testing.T, m mode) {
+		r := startReceiver(t, m)
+		body := marshal(t, userAgent(), nil)
+		pr, pw := io.Pipe()
+		defer pw.Close()
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		done := make(chan error, 1)
+		go func() {
+			resp, err := r.client.Do(r.request(sora.TypeUserAgent, pr).WithContext(ctx))
+			if err == nil {
+				resp.Body.Close()
+				err = fmt.Errorf("answered %d", resp.StatusCode)
+			}
+			done <- err
+		}()
+		if _, err := pw.Write(body[:len(body)/2]); err != nil {
+			t.Fatal(err)
+		}
+		testenv.Eventually(t, 10*time.Second, func() error {
+			if n := r.metric("kohaku_receiver_in_flight_requests", nil); n != 1 {
+				return fmt.Errorf("%v requests in flight, want 1 reading its body", n)
+			}
+			return nil
+		})
+		cancel()
+		pw.CloseWithError(context.Canceled) // an HTTP/1 transport waits for the body's writer
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Fatalf("client: got %v, want context.Canceled", err)
+		}
+		testenv.Eventually(t, 10*time.Second, func() error {
+			if n := r.metric("kohaku_receiver_in_flight_requests", nil); n != 0 {
+				return fmt.Errorf("%v requests in flight", n)
+			}
+			return nil
+		})
+		ua := map[string]string{"exporter_type": sora.TypeUserAgent}
+		for code, want := range map[string]float64{"client_closed": 1, "400": 0, "503": 0} {
+			ua["code"] = code
+			if got := r.metric("kohaku_receiver_requests_total", ua); got != want {
+				t.Errorf("requests_total{code=%q}: got %v, want %v", code, got, want)
+			}
+		}
+	})
 }

@@ -50,7 +50,7 @@ func newMetrics(reg prometheus.Registerer, st natsState) *metrics {
 	m := &metrics{
 		requests: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "kohaku_receiver_requests_total",
-			Help: "Requests to /collector and the stats webhook path by message type and answered status code.",
+			Help: "Requests to /collector and the stats webhook path by message type and answered status code, or client_closed when the client reset the stream or closed the connection first.",
 		}, []string{"exporter_type", "code"}),
 		duration: f.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "kohaku_receiver_request_duration_seconds",

@@ -17,10 +17,11 @@ type ServerOptions struct {
 	// HTTP/1.1 and h2c with prior knowledge on the same port. The receiver builds it with
 	// TLSConfig from its KOHAKU_TLS_* variables.
 	TLS *tls.Config `ignored:"true"`
-	// ReadHeaderTimeout bounds reading a request's headers, ReadTimeout the whole request
-	// with its body, WriteTimeout the time until the answer is written (it must exceed the
-	// publish timeout), IdleTimeout a connection's wait for its next request.
-	ReadHeaderTimeout time.Duration `split_words:"true" default:"5s" desc:"longest time to read a request's headers"`
+	// ReadHeaderTimeout bounds reading a request's headers, over HTTP/2 as well (see
+	// NewServer), ReadTimeout the whole request with its body, WriteTimeout the time until
+	// the answer is written (it must exceed the publish timeout), IdleTimeout a
+	// connection's wait for its next request.
+	ReadHeaderTimeout time.Duration `split_words:"true" default:"5s" desc:"longest time to read a request's headers, also over HTTP/2, where a connection that sends nothing for half of it must answer a PING in the other half"`
 	ReadTimeout       time.Duration `split_words:"true" default:"30s" desc:"longest time to read a whole request with its body"`
 	WriteTimeout      time.Duration `split_words:"true" default:"30s" desc:"longest time from the end of the headers to the answer written; more than the publish timeout"`
 	IdleTimeout       time.Duration `split_words:"true" default:"120s" desc:"how long an idle client connection is kept open"`
@@ -69,6 +70,18 @@ func NewServer(h http.Handler, o ServerOptions, log *slog.Logger) *http.Server {
 			MaxConcurrentStreams: o.MaxConcurrentStreams,
 			// Headers of a collector request are small; a big table only costs memory.
 			MaxDecoderHeaderTableSize: 4096,
+			// Go's server applies ReadHeaderTimeout to HTTP/1 only: its HTTP/2 server
+			// clears the connection's deadlines after the preface and reads a header
+			// block, HEADERS and its CONTINUATION frames, as one frame with no deadline
+			// but IdleTimeout (net/http's h2_bundle.go, serverConn.serve and
+			// processHeaders). Within a header block a client may send nothing but
+			// CONTINUATION frames (RFC 9113 section 6.10), so it cannot answer a PING:
+			// a connection that sent no whole frame for half the header timeout is
+			// pinged and closed when the answer has not come in the other half. A
+			// client that dribbles its headers is cut within ReadHeaderTimeout, as over
+			// HTTP/1; a live idle one answers a PING now and then.
+			SendPingTimeout: o.ReadHeaderTimeout / 2,
+			PingTimeout:     o.ReadHeaderTimeout / 2,
 		},
 	}
 	if log == nil {
