@@ -41,7 +41,7 @@ type Config struct {
 	DatabaseURL string `split_words:"true" default:"postgres://postgres@127.0.0.1:5432/kohaku?sslmode=disable" desc:"PostgreSQL database to write; created at start when missing and KOHAKU_MIGRATE is true"`
 	AdminListen string `split_words:"true" default:":5892" desc:"address of /healthz, /readyz and /metrics"`
 
-	ingest.Options // KOHAKU_BATCH_SIZE, KOHAKU_BATCH_WAIT, KOHAKU_MAX_ACK_PENDING, KOHAKU_ACK_WAIT, KOHAKU_WRITE_TIMEOUT
+	ingest.Options // KOHAKU_BATCH_SIZE, KOHAKU_BATCH_WAIT, KOHAKU_MAX_ACK_PENDING, KOHAKU_ACK_WAIT, KOHAKU_WRITE_TIMEOUT, KOHAKU_BATCH_MAX_BYTES, KOHAKU_BATCH_MAX_ROWS
 
 	Migrate bool `default:"true" desc:"apply the schema migrations at start"`
 

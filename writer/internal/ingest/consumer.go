@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -17,7 +18,7 @@ import (
 	"kohaku/writer/internal/store"
 )
 
-// Options configure a Consumer, and Replay with ReplayOptions. BatchSize to WriteTimeout are
+// Options configure a Consumer, and Replay with ReplayOptions. BatchSize to BatchMaxRows are
 // part of the writer's configuration: each is the variable its tag names (KOHAKU_
 // prefixed), with its default there. The fields after them are no configuration: tests and
 // benchmarks change them, and zero takes the value named.
@@ -34,6 +35,13 @@ type Options struct {
 	AckWait time.Duration `split_words:"true" default:"30s" desc:"time after which JetStream delivers an unacknowledged message again"`
 	// WriteTimeout bounds one attempt to write a batch.
 	WriteTimeout time.Duration `split_words:"true" default:"1m" desc:"longest attempt to write one batch before it is retried"`
+	// BatchMaxBytes is the most message bytes in one batch; a larger message is a batch of
+	// its own. It also sizes the pull buffer (with the NATS server's max payload when that
+	// is larger): with BatchMaxRows it sets the writer's memory ceiling.
+	BatchMaxBytes int `split_words:"true" default:"8388608" desc:"most message bytes written in one transaction (a larger message is written alone); also the pull buffer's size"`
+	// BatchMaxRows is the most stats rows in one batch, all tables together; a message
+	// with more is a batch of its own.
+	BatchMaxRows int `split_words:"true" default:"50000" desc:"most stats rows written in one transaction (a message with more is written alone)"`
 
 	// Durable is the name of the durable consumer, stream.Consumer ("kohaku-writer") when
 	// empty; writers with the same name share the messages.
@@ -63,7 +71,34 @@ func (o Options) Validate() error {
 	if o.WriteTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("KOHAKU_WRITE_TIMEOUT must be positive, got %s", o.WriteTimeout))
 	}
+	if o.BatchMaxBytes < minBatchBytes {
+		// Smaller would make a batch of nearly every report: a Chromium report is 12 KB.
+		errs = append(errs, fmt.Errorf("KOHAKU_BATCH_MAX_BYTES must be at least %d, got %d", minBatchBytes, o.BatchMaxBytes))
+	}
+	if o.BatchMaxRows < 1 {
+		errs = append(errs, fmt.Errorf("KOHAKU_BATCH_MAX_ROWS must be at least 1, got %d", o.BatchMaxRows))
+	}
 	return errors.Join(errs...)
+}
+
+// minBatchBytes is the smallest KOHAKU_BATCH_MAX_BYTES.
+const minBatchBytes = 64 << 10
+
+// pullSlack is room in the pull buffer for what JetStream counts besides a message's
+// payload: its subject and the acknowledgement subject.
+const pullSlack = 4 << 10
+
+// pullOptions bound the pull buffer of an iterator of the stream on nc in bytes, not in
+// messages, so that it holds a bounded amount however large the messages: BatchMaxBytes, or
+// the server's max payload when that is larger, since a pull that cannot take the largest
+// message would stall. MaxAckPending bounds the number of messages.
+func (o Options) pullOptions(nc *nats.Conn) []jetstream.PullMessagesOpt {
+	return []jetstream.PullMessagesOpt{jetstream.PullMaxBytes(o.pullBytes(nc.MaxPayload()))}
+}
+
+// pullBytes is the size of the pull buffer when the largest message has maxPayload bytes.
+func (o Options) pullBytes(maxPayload int64) int {
+	return max(o.BatchMaxBytes, int(maxPayload)) + pullSlack
 }
 
 // prepare validates o and gives its zero non-configuration fields their values.
@@ -202,9 +237,10 @@ func (c *Consumer) bind(ctx context.Context) (jetstream.Consumer, error) {
 
 // pull writes batches from cons until ctx ends or pulling fails.
 func (c *Consumer) pull(ctx context.Context, cons jetstream.Consumer) error {
-	// The pull buffer holds one batch: the next batch arrives while this one is written,
-	// and a writer that is stuck holds at most three batches (written, decoded, buffered).
-	it, err := cons.Messages(jetstream.PullMaxMessages(c.o.BatchSize))
+	// The pull buffer holds one batch's bytes: the next batch arrives while this one is
+	// written, and a writer that is stuck holds at most the pipeline's batches and the
+	// buffer (doc.go).
+	it, err := cons.Messages(c.o.pullOptions(c.js.Conn())...)
 	if err != nil {
 		return fmt.Errorf("pull from consumer %s: %w", c.o.Durable, err)
 	}
@@ -215,7 +251,7 @@ func (c *Consumer) pull(ctx context.Context, cons jetstream.Consumer) error {
 	defer stopLag()
 	go c.watchLag(lctx, cons)
 
-	return pipeline(ctx, it, c.o.BatchSize, c.o.BatchWait, nil, func(b *decodedBatch) error { return c.flush(ctx, b) })
+	return pipeline(ctx, it, c.o.bounds(), nil, func(b *decodedBatch) error { return c.flush(ctx, b) })
 }
 
 // flush writes b, retrying until it succeeds or ctx ends, then acknowledges its messages:
@@ -225,6 +261,8 @@ func (c *Consumer) flush(ctx context.Context, b *decodedBatch) error {
 	msgs := b.msgs
 	c.m.redeliveries.Add(float64(b.again))
 	c.m.batchMessages.Observe(float64(len(msgs)))
+	c.m.batchBytes.Observe(float64(b.bytes))
+	c.m.batchRows.Observe(float64(b.rows))
 	keepAlive := func() {
 		for _, m := range msgs {
 			m.InProgress() // best effort: a lost one means a redelivery, no loss

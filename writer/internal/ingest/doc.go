@@ -9,9 +9,14 @@
 // Both run batches through a pipeline of two goroutines: one collects and decodes the next
 // batch while the calling goroutine writes the previous one (and Consumer acknowledges it).
 // A batch has one owner at a time: the collecting goroutine until it hands the batch over,
-// the writing one after. While the database is unreachable the writing goroutine keeps its
-// batch and retries with capped exponential backoff, Consumer telling JetStream that the
-// batch is still being worked on; the collecting goroutine waits with the next batch,
-// decoded, and the pull buffer holds at most one more, so a stuck writer holds three
-// batches at most.
+// the writing one after. A batch is bounded in messages, in body bytes and in rows
+// (Options); a message beyond the bytes or the rows bound alone is a batch of its own. The
+// collector decodes while it collects, never more than the rows bound leaves room for, so
+// that a batch's bounds are also the memory it takes. While the database is unreachable
+// the writing goroutine keeps its batch and retries with capped exponential backoff,
+// Consumer telling JetStream that the batch is still being worked on; the collecting
+// goroutine waits with the next batch, decoded, and with at most one message pulled for
+// the batch after it; the pull buffer holds at most a batch's bytes (or the largest
+// message). So a writer holds at most three batches and the pull buffer: the memory
+// ceiling that README's "Operations" states.
 package ingest

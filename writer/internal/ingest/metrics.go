@@ -8,6 +8,8 @@ import (
 // metrics are the consumer's Prometheus metrics; the store counts what it writes.
 type metrics struct {
 	batchMessages prometheus.Histogram
+	batchBytes    prometheus.Histogram
+	batchRows     prometheus.Histogram
 	redeliveries  prometheus.Counter
 	pending       prometheus.Gauge
 	ackPending    prometheus.Gauge
@@ -22,6 +24,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name:    "kohaku_writer_batch_messages",
 			Help:    "Messages per batch written.",
 			Buckets: []float64{1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000},
+		}),
+		batchBytes: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "kohaku_writer_batch_bytes",
+			Help:    "Message bytes per batch written; KOHAKU_BATCH_MAX_BYTES bounds it but for a larger message alone.",
+			Buckets: prometheus.ExponentialBuckets(16<<10, 4, 8), // 16 KiB to 256 MiB
+		}),
+		batchRows: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "kohaku_writer_batch_rows",
+			Help:    "Stats rows per batch written; KOHAKU_BATCH_MAX_ROWS bounds it but for a message with more alone.",
+			Buckets: []float64{10, 100, 1000, 5000, 10000, 20000, 50000, 100000, 200000, 500000, 1e6},
 		}),
 		redeliveries: f.NewCounter(prometheus.CounterOpts{
 			Name: "kohaku_writer_redeliveries_total",

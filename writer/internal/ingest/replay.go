@@ -130,7 +130,7 @@ func Replay(ctx context.Context, js jetstream.JetStream, st *store.Store, o Repl
 		log.Info("no message in the stream in that period", "replay_until", o.Until)
 		return ReplayStats{Elapsed: time.Since(start)}, nil
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(co.BatchSize))
+	it, err := cons.Messages(co.pullOptions(js.Conn())...)
 	if err != nil {
 		return fail(fmt.Errorf("replay: pull: %w", err))
 	}
@@ -167,7 +167,7 @@ func Replay(ctx context.Context, js jetstream.JetStream, st *store.Store, o Repl
 	}
 	r := &retrier{st: st, log: log, min: co.RetryMin, max: co.RetryMax, timeout: co.WriteTimeout}
 	var window store.TimeWindow
-	err = pipeline(ctx, it, co.BatchSize, co.BatchWait, accept, func(b *decodedBatch) error {
+	err = pipeline(ctx, it, co.bounds(), accept, func(b *decodedBatch) error {
 		res, err := r.write(ctx, b.items, nil, 0)
 		if err != nil {
 			return err
