@@ -197,16 +197,44 @@ func (s *Store) write(ctx context.Context, msgs []Message) (Result, error) {
 }
 
 // writeOnce stores msgs in one transaction, by COPY first and by merging when that finds a
-// row already present.
+// row already present. A batch holding two reports of one connection at one time cannot
+// be copied, so it merges at once instead of paying for a COPY that fails.
 func (s *Store) writeOnce(ctx context.Context, msgs []Message) (Result, error) {
 	b := newTableBatch(msgs)
-	res, err := s.inTx(ctx, b, false)
-	if err != nil && uniqueViolation(err) {
-		s.m.merges.Inc()
+	merge := sameReportTwice(msgs)
+	res, err := s.inTx(ctx, b, merge)
+	if !merge && err != nil && uniqueViolation(err) {
+		merge = true
 		res, err = s.inTx(ctx, b, true)
+	}
+	if merge {
+		s.m.merges.Inc()
 		res.Merged = true
 	}
 	return res, err
+}
+
+// sameReportTwice reports whether two of msgs are reports of one connection with one time
+// as stored (microseconds): their rows share natural keys, a redelivery twice in a batch
+// or a conflict. A report's rows all have its connection and time, so comparing reports
+// finds it without looking at rows.
+func sameReportTwice(msgs []Message) bool {
+	type report struct {
+		connection string
+		time       int64
+	}
+	seen := make(map[report]struct{}, len(msgs))
+	for _, m := range msgs {
+		if m.Rows == nil || m.Rows.Connection == nil {
+			continue
+		}
+		k := report{m.Rows.Connection.ConnectionID, m.Rows.Connection.Time.UnixMicro()}
+		if _, ok := seen[k]; ok {
+			return true
+		}
+		seen[k] = struct{}{}
+	}
+	return false
 }
 
 // inTx writes b in one transaction, copying straight into the tables or, when merge is
