@@ -197,11 +197,14 @@ func (s *Store) write(ctx context.Context, msgs []Message) (Result, error) {
 }
 
 // writeOnce stores msgs in one transaction, by COPY first and by merging when that finds a
-// row already present. A batch holding two reports of one connection at one time cannot
-// be copied, so it merges at once instead of paying for a COPY that fails.
+// row already present. Reports that the batch holds twice are settled first (see
+// settleRepeats), so that such a batch is copied like any other; only what Go cannot
+// decide goes to the merge at once.
 func (s *Store) writeOnce(ctx context.Context, msgs []Message) (Result, error) {
-	b := newTableBatch(msgs)
-	merge := sameReportTwice(msgs)
+	rep := settleRepeats(msgs)
+	b := newTableBatch(rep.msgs)
+	b.dead = append(b.dead, rep.conflicts...)
+	merge := rep.undecided
 	res, err := s.inTx(ctx, b, merge)
 	if !merge && err != nil && uniqueViolation(err) {
 		merge = true
@@ -211,30 +214,8 @@ func (s *Store) writeOnce(ctx context.Context, msgs []Message) (Result, error) {
 		s.m.merges.Inc()
 		res.Merged = true
 	}
+	res.Duplicates += rep.duplicates
 	return res, err
-}
-
-// sameReportTwice reports whether two of msgs are reports of one connection with one time
-// as stored (microseconds): their rows share natural keys, a redelivery twice in a batch
-// or a conflict. A report's rows all have its connection and time, so comparing reports
-// finds it without looking at rows.
-func sameReportTwice(msgs []Message) bool {
-	type report struct {
-		connection string
-		time       int64
-	}
-	seen := make(map[report]struct{}, len(msgs))
-	for _, m := range msgs {
-		if m.Rows == nil || m.Rows.Connection == nil {
-			continue
-		}
-		k := report{m.Rows.Connection.ConnectionID, m.Rows.Connection.Time.UnixMicro()}
-		if _, ok := seen[k]; ok {
-			return true
-		}
-		seen[k] = struct{}{}
-	}
-	return false
 }
 
 // inTx writes b in one transaction, copying straight into the tables or, when merge is

@@ -1,0 +1,160 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"slices"
+	"time"
+
+	"kohaku/pkg/normalize"
+)
+
+// repeats is what settleRepeats decided about reports that a batch holds twice.
+type repeats struct {
+	msgs       []Message    // the batch, later copies of a report reduced to their new rows
+	conflicts  []deadLetter // rows of a later copy that differ from the first copy's
+	// duplicates counts the rows of later copies not copied, equal or conflicting, as the
+	// merge counts the rows it does not insert; inTx takes the new conflicts off.
+	duplicates int
+	undecided  bool         // some rows differ only in jsonb text: the database must compare
+}
+
+// settleRepeats finds the reports that msgs hold more than once (one connection, one time
+// as stored: a redelivery within the batch, or a report sent twice with different content)
+// and compares their rows in Go, so that such a batch needs neither a COPY that fails nor
+// the merge through temporary tables: an equal row is a duplicate, a row that differs is a
+// conflict, and a row the first copy lacks is copied. Rows whose only difference is the
+// text of a jsonb value (equal JSON may be written differently) are left undecided, for
+// the database to compare.
+func settleRepeats(msgs []Message) repeats {
+	type report struct {
+		connection string
+		time       int64
+	}
+	first := make(map[report]int, len(msgs))
+	r := repeats{msgs: msgs}
+	cloned := false
+	for i, m := range msgs {
+		if m.Err != nil || m.Rows == nil || m.Rows.Connection == nil {
+			continue
+		}
+		k := report{m.Rows.Connection.ConnectionID, m.Rows.Connection.Time.UnixMicro()}
+		j, seen := first[k]
+		if !seen {
+			first[k] = i
+			continue
+		}
+		if !cloned {
+			r.msgs, cloned = slices.Clone(msgs), true // reduced copies replace messages, not the caller's
+		}
+		r.msgs[i] = r.reduce(msgs, i, msgs[j].Rows)
+	}
+	return r
+}
+
+// reduce returns msgs[i] with only the rows that earlier, the rows of the first copy of
+// its report, lacks; it records the others as duplicates or conflicts.
+func (r *repeats) reduce(msgs []Message, i int, earlier *normalize.Rows) Message {
+	m := msgs[i]
+	rows := *m.Rows
+	rows.Tables = make(map[string][][]any, len(m.Rows.Tables))
+	rows.Origins = make(map[string][]normalize.Origin, len(m.Rows.Tables))
+	rows.Count = 0
+	for table, rs := range m.Rows.Tables {
+		byID := statsIDs(earlier.Tables[table])
+		types := normalize.ColumnTypes(table)
+		origins := m.Rows.Origins[table]
+		for k, row := range rs {
+			prev, ok := byID[row[idColumn]]
+			if !ok {
+				rows.Tables[table] = append(rows.Tables[table], row)
+				rows.Origins[table] = append(rows.Origins[table], origins[k])
+				rows.Count++
+				continue
+			}
+			switch compareRows(types, prev, row) {
+			case rowsEqual:
+				r.duplicates++
+			case rowsDiffer:
+				r.duplicates++
+				r.conflicts = append(r.conflicts, conflictDeadLetter(msgs, i, table, origins[k]))
+			default:
+				r.undecided = true
+				rows.Tables[table] = append(rows.Tables[table], row)
+				rows.Origins[table] = append(rows.Origins[table], origins[k])
+				rows.Count++
+			}
+		}
+	}
+	m.Rows = &rows
+	return m
+}
+
+// idColumn is where a stats row holds its stats_id: within one report, the only part of the
+// natural key (connection_id, stats_id, time) that varies.
+const idColumn = 4
+
+// statsIDs indexes rows by their stats_id.
+func statsIDs(rows [][]any) map[any][]any {
+	out := make(map[any][]any, len(rows))
+	for _, row := range rows {
+		out[row[idColumn]] = row
+	}
+	return out
+}
+
+type comparison int
+
+const (
+	rowsEqual comparison = iota
+	rowsDiffer
+	rowsUndecided
+)
+
+// compareRows compares two rows of one table as the database's IS DISTINCT FROM would,
+// but for jsonb values written differently, which it leaves undecided.
+func compareRows(types []string, a, b []any) comparison {
+	res := rowsEqual
+	for k := range a {
+		x, y := a[k], b[k]
+		switch {
+		case x == nil || y == nil:
+			if x != y {
+				return rowsDiffer
+			}
+		case types[k] == "jsonb":
+			if !bytes.Equal(jsonBytes(x), jsonBytes(y)) {
+				res = rowsUndecided
+			}
+		default:
+			if !sameValue(x, y) {
+				return rowsDiffer
+			}
+		}
+	}
+	return res
+}
+
+func jsonBytes(v any) []byte {
+	switch x := v.(type) {
+	case []byte:
+		return x
+	case json.RawMessage:
+		return x
+	case string:
+		return []byte(x)
+	}
+	return nil
+}
+
+func sameValue(x, y any) bool {
+	switch a := x.(type) {
+	case time.Time:
+		b, ok := y.(time.Time)
+		return ok && a.Equal(b)
+	case []byte:
+		b, ok := y.([]byte)
+		return ok && bytes.Equal(a, b)
+	}
+	return x == y
+}
