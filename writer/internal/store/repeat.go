@@ -11,12 +11,12 @@ import (
 
 // repeats is what settleRepeats decided about reports that a batch holds twice.
 type repeats struct {
-	msgs       []Message    // the batch, later copies of a report reduced to their new rows
-	conflicts  []deadLetter // rows of a later copy that differ from the first copy's
+	msgs      []Message    // the batch, later copies of a report reduced to their new rows
+	conflicts []deadLetter // rows of a later copy that differ from the first copy's
 	// duplicates counts the rows of later copies not copied, equal or conflicting, as the
 	// merge counts the rows it does not insert; inTx takes the new conflicts off.
 	duplicates int
-	undecided  bool         // some rows differ only in jsonb text: the database must compare
+	undecided  bool // some rows differ only in jsonb text: the database must compare
 }
 
 // settleRepeats finds the reports that msgs hold more than once (one connection, one time
