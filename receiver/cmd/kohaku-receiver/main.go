@@ -4,12 +4,13 @@
 // JetStream stored the body (DESIGN.md sections 1 to 3 and 5). Run any number of them
 // behind a load balancer.
 //
-// Configuration is environment variables only; -h lists them with defaults.
+// Configuration is environment variables only; -h lists them with defaults. Over TLS, the
+// receiver reads its certificate, key and client CAs again when their files change, and
+// at once on SIGHUP; SIGTERM and SIGINT stop it gracefully.
 package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -157,6 +158,9 @@ func main() {
 	}
 }
 
+// tlsPollInterval is how often the receiver looks whether its TLS files changed.
+const tlsPollInterval = 5 * time.Second
+
 // run serves until ctx ends, then shuts down gracefully: /readyz fails, the listener stops
 // accepting, requests in flight finish (each still waits for its PubAck), and the NATS
 // connection is drained.
@@ -168,21 +172,22 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 		cfg.ReceiverID = host
 	}
-	var tlsCfg *tls.Config
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	var certs *collector.TLSReloader
 	if cfg.TLSCertFile != "" {
-		t, err := collector.TLSConfig(cfg.TLSCertFile, cfg.TLSKeyFile, cfg.TLSClientCA)
+		files := collector.TLSFiles{CertFile: cfg.TLSCertFile, KeyFile: cfg.TLSKeyFile, ClientCA: cfg.TLSClientCA}
+		c, err := collector.NewTLSReloader(files, log, reg)
 		if err != nil {
 			return err
 		}
-		tlsCfg = t
+		certs = c
 	}
 	auth, err := cfg.BasicAuth()
 	if err != nil {
 		return err
 	}
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	// The connection returns at once even when NATS is down and reconnects forever, so that
 	// the receiver can start before NATS and serves again by itself when NATS is back. Each
@@ -217,14 +222,24 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		nc.Close()
 		return err
 	}
-	manageCtx, stopManaging := context.WithCancel(context.Background())
-	defer stopManaging()
+	bgCtx, stopBackground := context.WithCancel(context.Background())
+	defer stopBackground()
 	if cfg.ManageStream {
-		go collector.ManageStream(manageCtx, js, cfg.Stream(), reconnected, log)
+		go collector.ManageStream(bgCtx, js, cfg.Stream(), reconnected, log)
 	}
 
 	so := cfg.ServerOptions
-	so.TLS = tlsCfg
+	if certs != nil {
+		so.TLS = certs.Config()
+		// Certificates are renewed without a restart: replaced files are read within two
+		// polls, and SIGHUP reads them at once.
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		go certs.Watch(bgCtx, tlsPollInterval, hup)
+	} else {
+		signal.Ignore(syscall.SIGHUP) // nothing to read again, and no reason to die
+	}
 	so.MaxHeaderBytes = 64 << 10
 	srv := collector.NewServer(h, so, log)
 	adm := admin.Server(cfg.AdminListen, reg, h.Ready)
@@ -242,7 +257,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	// Tests and operators read the bound addresses from this line (ports may be 0).
 	log.Info("listening", "addr", ln.Addr().String(), "admin_addr", admLn.Addr().String(),
-		"tls", tlsCfg != nil, "client_certs", cfg.TLSClientCA != "", "receiver_id", cfg.ReceiverID,
+		"tls", certs != nil, "client_certs", cfg.TLSClientCA != "", "receiver_id", cfg.ReceiverID,
 		"max_body_bytes", cfg.MaxBodyBytes, "webhook_path", cfg.WebhookPath, "basic_auth", auth != nil)
 
 	serveErr := make(chan error, 2)
@@ -257,7 +272,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		// A listener failed: shut the rest down the same way, then report it.
 		failed = fmt.Errorf("serve: %w", failed)
 	}
-	stopManaging()
+	stopBackground()
 	failed = errors.Join(failed, shutdown(cfg, h, srv, adm, nc, closed))
 	if failed == nil {
 		log.Info("stopped")

@@ -11,5 +11,6 @@
 // The pieces are wired by cmd/kohaku-receiver, whose configuration embeds Options and
 // ServerOptions: ManageStream (creates or updates the stream KOHAKU, again after reconnects),
 // NewHandler (the two ingest routes and GET /.ok) and NewServer with Serve (HTTP/1.1 and
-// h2c, or HTTP/1.1 and h2 over TLS with TLSConfig).
+// h2c, or HTTP/1.1 and h2 over TLS with the configuration of a TLSReloader, which reads
+// the certificate and client CAs again when their files change or on SIGHUP).
 package collector

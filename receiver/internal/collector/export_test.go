@@ -5,7 +5,7 @@ import "net/http"
 // CollectorPath exposes the stats exporter's fixed path.
 const CollectorPath = collectorPath
 
-// LoadClientCAs exposes loadClientCAs, which TLSConfig uses for its clientCA.
+// LoadClientCAs exposes loadClientCAs, which reads TLSFiles.ClientCA.
 var LoadClientCAs = loadClientCAs
 
 // Answer exposes the request path of the route of r's path (the webhook path, or else
@@ -16,7 +16,7 @@ func (h *Handler) Answer(w http.ResponseWriter, r *http.Request) int {
 	if r.URL.Path == h.o.WebhookPath {
 		rt = &webhookRoute
 	}
-	_, status, _ := h.answer(w, r, rt)
+	_, status, _ := h.answer(w, r, rt, trackBody(r))
 	return status
 }
 

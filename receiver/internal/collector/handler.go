@@ -1,7 +1,6 @@
 package collector
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -146,13 +145,14 @@ func (h *Handler) ingest(rt *route) http.HandlerFunc {
 		start := time.Now()
 		h.m.inFlight.Inc()
 		defer h.m.inFlight.Dec()
-		typ, status, err := h.answer(w, r, rt)
+		b := trackBody(r)
+		typ, status, err := h.answer(w, r, rt, b)
 		label := typeLabel(typ)
 		tm := h.m.forLabel(label)
 		switch {
 		case status == http.StatusNoContent && tm.noContent != nil:
 			tm.noContent.Inc()
-		case clientGone(r, err):
+		case err != nil && clientGone(r, b):
 			// No answer reached the client: counted apart from the answers, so that a
 			// flood of resets does not read as bad requests.
 			h.m.requests.WithLabelValues(label, codeClientClosed).Inc()
@@ -160,15 +160,18 @@ func (h *Handler) ingest(rt *route) http.HandlerFunc {
 			h.m.requests.WithLabelValues(label, strconv.Itoa(status)).Inc()
 		}
 		tm.duration.Observe(time.Since(start).Seconds())
+		linger(w, r, b)
 	}
 }
 
-// answer accepts the request's body and writes the answer, 204 or one from writeError. It
-// returns the request's type as far as the route accepted it ("" otherwise), the status and
-// the failure, if any.
-func (h *Handler) answer(w http.ResponseWriter, r *http.Request, rt *route) (string, int, error) {
-	typ, err := h.accept(w, r, rt)
+// answer accepts the request's body and writes the answer, 204 or one from writeError,
+// after reading what is left of the body of a refused request (discard). It returns the
+// request's type as far as the route accepted it ("" otherwise), the status and the
+// failure, if any.
+func (h *Handler) answer(w http.ResponseWriter, r *http.Request, rt *route, b *requestBody) (string, int, error) {
+	typ, err := h.accept(w, r, rt, b)
 	if err != nil {
+		h.discard(w, r, b)
 		status := writeError(w, err, h.o.RetryAfter)
 		h.logFailure(r, typ, status, err)
 		return typ, status, err
@@ -181,20 +184,21 @@ func (h *Handler) answer(w http.ResponseWriter, r *http.Request, rt *route) (str
 // away before the answer: it reset the HTTP/2 stream or closed the connection.
 const codeClientClosed = "client_closed"
 
-// clientGone reports whether the request failed with err because its client went away:
-// its context ends when an HTTP/2 client resets the stream or any connection closes while
-// the handler runs, and an HTTP/1 body ends early when the connection closes mid-body.
-func clientGone(r *http.Request, err error) bool {
-	return err != nil && (r.Context().Err() != nil || errors.Is(err, io.ErrUnexpectedEOF))
+// clientGone reports whether a failed request failed because its client went away: its
+// context ends when an HTTP/2 client resets the stream or any connection closes while the
+// handler runs, and an HTTP/1 body ends early when the connection closes mid-body.
+func clientGone(r *http.Request, b *requestBody) bool {
+	return r.Context().Err() != nil || errors.Is(b.err, io.ErrUnexpectedEOF)
 }
 
 // accept takes one request's body into the stream: it authorizes the request, settles the
 // body's type, reads the body, validates it and publishes it, waiting for the PubAck. The
 // route's header names the type; without it, on a route whose body names its type, the
 // body does. It returns the type once the route accepted it, "" before.
-func (h *Handler) accept(w http.ResponseWriter, r *http.Request, rt *route) (string, error) {
+func (h *Handler) accept(w http.ResponseWriter, r *http.Request, rt *route, b *requestBody) (string, error) {
 	typ, inHeader := rt.headerType(r)
-	// Credentials first: a client without them learns nothing else, and no body is read.
+	// Credentials first: a client without them learns nothing else. A request refused
+	// before its body is read has its body dropped unseen (discard), never kept or parsed.
 	if err := h.authorize(r); err != nil {
 		return typ, err
 	}
@@ -202,12 +206,12 @@ func (h *Handler) accept(w http.ResponseWriter, r *http.Request, rt *route) (str
 		return typ, err
 	}
 	if err := checkContentEncoding(r.Header.Values("Content-Encoding")); err != nil {
-		return typ, err // before reading a byte: a small gzip body can decode to gigabytes
+		return typ, err // before decoding anything: a small gzip body can decode to gigabytes
 	}
 	if typ == "" && (inHeader || rt.bodyType == nil) {
-		return "", &typeError{field: rt.header, msg: rt.unknown} // before reading a body nobody will store
+		return "", &typeError{field: rt.header, msg: rt.unknown} // before buffering a body nobody will store
 	}
-	body, err := h.readBody(w, r)
+	body, err := h.readBody(w, r, b)
 	if err != nil {
 		return typ, err
 	}
@@ -263,28 +267,6 @@ func checkContentEncoding(values []string) error {
 		}
 	}
 	return nil
-}
-
-// readBody reads the whole body, refusing more than the body limit.
-func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	limit := h.bodyLimit()
-	if r.ContentLength > limit {
-		return nil, &tooLargeError{limit: limit} // refuse before reading a byte
-	}
-	var buf bytes.Buffer
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength) + bytes.MinRead) // one allocation, and room to see EOF
-	}
-	// MaxBytesReader also tells the server to close an HTTP/1 connection whose body was
-	// not read to its end.
-	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit)); err != nil {
-		var mb *http.MaxBytesError
-		if errors.As(err, &mb) {
-			return nil, err
-		}
-		return nil, &readError{err: err}
-	}
-	return buf.Bytes(), nil
 }
 
 // publish sends body to kohaku.stats.<typ> with the headers of DESIGN.md section 3 and

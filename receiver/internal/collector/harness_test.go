@@ -55,6 +55,10 @@ type setup struct {
 	noStream   bool // do not create the stream
 	clientCA   *testCA
 	clientCert *tls.Certificate
+	// tlsFiles, in mode h2, are served instead of a certificate of the harness's own; the
+	// test then sets what the client trusts.
+	tlsFiles *collector.TLSFiles
+	log      *slog.Logger // nil: testLogger()
 }
 
 // receiver is a running receiver on a real loopback socket with its own JetStream.
@@ -71,6 +75,7 @@ type receiver struct {
 	hook   string // the webhook path
 	client *http.Client
 	tr     *http.Transport
+	certs  *collector.TLSReloader // in mode h2
 }
 
 func startReceiver(t testing.TB, m mode, edits ...func(*setup)) *receiver {
@@ -104,7 +109,10 @@ func startReceiver(t testing.TB, m mode, edits ...func(*setup)) *receiver {
 		r.nats = testenv.NATS(t)
 		s.natsURL = r.nats.URL()
 	}
-	log := testLogger()
+	log := s.log
+	if log == nil {
+		log = testLogger()
+	}
 	var err error
 	r.nc, err = stream.Connect(s.natsURL, "receiver-test", log, stream.RetryOnFailedConnect())
 	if err != nil {
@@ -136,15 +144,19 @@ func startReceiver(t testing.TB, m mode, edits ...func(*setup)) *receiver {
 	case h2:
 		scheme = "https"
 		ca := newCA(t, "kohaku test CA")
-		certFile, keyFile := ca.serverFiles(t, t.TempDir())
-		clientCA := ""
-		if s.clientCA != nil {
-			clientCA = t.TempDir() + "/client-ca.pem"
-			writeFile(t, clientCA, s.clientCA.pem)
+		files := s.tlsFiles
+		if files == nil {
+			files = new(collector.TLSFiles)
+			files.CertFile, files.KeyFile = ca.serverFiles(t, t.TempDir())
+			if s.clientCA != nil {
+				files.ClientCA = t.TempDir() + "/client-ca.pem"
+				writeFile(t, files.ClientCA, s.clientCA.pem)
+			}
 		}
-		if s.server.TLS, err = collector.TLSConfig(certFile, keyFile, clientCA); err != nil {
+		if r.certs, err = collector.NewTLSReloader(*files, log, r.reg); err != nil {
 			t.Fatal(err)
 		}
+		s.server.TLS = r.certs.Config()
 		r.tr.TLSClientConfig = &tls.Config{RootCAs: ca.pool()}
 		if s.clientCert != nil {
 			// Always present it: with Certificates, Go's client would withhold a certificate

@@ -184,7 +184,8 @@ func TestLimitsAreConfigurable(t *testing.T) {
 
 // TestGzipBodyIsRefusedUnread sends a gzip bomb, 200 MiB of zeros in about 200 KB, with
 // Content-Encoding: gzip. The receiver stores bodies byte for byte and bounds what it
-// stores, so it refuses any content coding, before reading the body: nothing is decoded.
+// stores, so it refuses any content coding before looking at the body, which it drops
+// as it comes: nothing is decoded.
 func TestGzipBodyIsRefusedUnread(t *testing.T) {
 	var bomb bytes.Buffer
 	zw, err := gzip.NewWriterLevel(&bomb, gzip.BestCompression)
@@ -218,7 +219,7 @@ func TestGzipBodyIsRefusedUnread(t *testing.T) {
 				}
 			})
 		}
-		// request_body_bytes observes every body read: none was.
+		// request_body_bytes observes every body taken in: none was.
 		if n := r.metric("kohaku_receiver_request_body_bytes", map[string]string{"exporter_type": sora.TypeUserAgent}); n != 0 {
 			t.Errorf("%v bodies read, want none", n)
 		}

@@ -46,15 +46,22 @@ func newCA(t testing.TB, name string) *testCA {
 	return &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
 }
 
-// issue returns a leaf certificate for 127.0.0.1 and localhost, for servers or clients.
+// issue returns a leaf certificate for 127.0.0.1 and localhost, for servers or clients,
+// valid for an hour.
 func (ca *testCA) issue(t testing.TB, name string, usage x509.ExtKeyUsage) (certPEM, keyPEM []byte) {
+	t.Helper()
+	return ca.issueUntil(t, name, usage, time.Now().Add(time.Hour))
+}
+
+// issueUntil returns a leaf certificate like issue, valid until notAfter.
+func (ca *testCA) issueUntil(t testing.TB, name string, usage x509.ExtKeyUsage, notAfter time.Time) (certPEM, keyPEM []byte) {
 	t.Helper()
 	key := newKey(t)
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(t),
 		Subject:      pkix.Name{CommonName: name},
 		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
+		NotAfter:     notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
 		DNSNames:     []string{"localhost"},

@@ -14,8 +14,8 @@ import (
 // MaxConcurrentStreams are part of the receiver's configuration, like Options.
 type ServerOptions struct {
 	// TLS, when set, serves h2 (by ALPN) and HTTP/1.1 over TLS; when nil the server speaks
-	// HTTP/1.1 and h2c with prior knowledge on the same port. The receiver builds it with
-	// TLSConfig from its KOHAKU_TLS_* variables.
+	// HTTP/1.1 and h2c with prior knowledge on the same port. The receiver takes it from a
+	// TLSReloader of its KOHAKU_TLS_* files.
 	TLS *tls.Config `ignored:"true"`
 	// ReadHeaderTimeout bounds reading a request's headers, over HTTP/2 as well (see
 	// NewServer), ReadTimeout the whole request with its body, WriteTimeout the time until

@@ -126,17 +126,36 @@ func TestLoadClientCAs(t *testing.T) {
 	}
 }
 
-func TestTLSConfigRefusesBadFiles(t *testing.T) {
+func TestNewTLSReloaderRefusesBadFiles(t *testing.T) {
 	ca := newCA(t, "ca")
 	dir := t.TempDir()
 	cert, key := ca.serverFiles(t, dir)
-	if _, err := collector.TLSConfig(cert, filepath.Join(dir, "missing-key.pem"), ""); err == nil {
-		t.Error("missing key accepted")
+	otherCert, _ := ca.serverFiles(t, t.TempDir())
+	junk := filepath.Join(dir, "junk.pem")
+	writeFile(t, junk, []byte("not PEM"))
+	tests := []struct {
+		name    string
+		files   collector.TLSFiles
+		wantErr string
+	}{
+		{"missing key", collector.TLSFiles{CertFile: cert, KeyFile: filepath.Join(dir, "missing-key.pem")}, "missing-key.pem"},
+		{"key of another certificate", collector.TLSFiles{CertFile: otherCert, KeyFile: key}, "private key does not match"},
+		{"certificate not PEM", collector.TLSFiles{CertFile: junk, KeyFile: key}, "junk.pem"},
+		{"missing client CA", collector.TLSFiles{CertFile: cert, KeyFile: key, ClientCA: filepath.Join(dir, "missing-ca.pem")}, "client CA"},
+		{"client CA without a certificate", collector.TLSFiles{CertFile: cert, KeyFile: key, ClientCA: junk}, "holds no PEM certificate"},
 	}
-	if _, err := collector.TLSConfig(cert, key, filepath.Join(dir, "missing-ca.pem")); err == nil {
-		t.Error("missing client CA accepted")
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := collector.NewTLSReloader(tc.files, nil, nil); err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("got %v, want an error containing %q", err, tc.wantErr)
+			}
+		})
 	}
-	cfg, err := collector.TLSConfig(cert, key, "")
+	certs, err := collector.NewTLSReloader(collector.TLSFiles{CertFile: cert, KeyFile: key}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := certs.Config().GetConfigForClient(&tls.ClientHelloInfo{})
 	if err != nil {
 		t.Fatal(err)
 	}
