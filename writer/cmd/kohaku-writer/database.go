@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"kohaku/pkg/retry"
 	"kohaku/schema"
@@ -106,4 +107,22 @@ func runMigrate(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	defer pool.Close()
 	return prepareDatabase(ctx, cfg, pool, false, log)
+}
+
+// openStore opens the database of cfg for a one-shot command (replay, import), applies the
+// migrations first when KOHAKU_MIGRATE is on (such a command may be the first program to
+// see the database, or it may be a restored backup that lacks newer migrations), and
+// returns a store on it with metrics of its own, and the pool, which the caller closes.
+func openStore(ctx context.Context, cfg Config, log *slog.Logger) (*store.Store, *pgxpool.Pool, error) {
+	pool, err := openPool(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cfg.Migrate {
+		if err := prepareDatabase(ctx, cfg, pool, false, log); err != nil {
+			pool.Close()
+			return nil, nil, err
+		}
+	}
+	return store.New(pool, log, prometheus.NewRegistry()), pool, nil
 }

@@ -7,12 +7,9 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"kohaku/pkg/logging"
 	"kohaku/schema"
 	"kohaku/writer/internal/importer"
-	"kohaku/writer/internal/store"
 )
 
 // runImport is the import subcommand: it writes the reports of Sora's rtc_stats.jsonl
@@ -30,18 +27,11 @@ func importFiles(ctx context.Context, cfg Config, files []string, log *slog.Logg
 	fail := func(err error) (importer.Stats, error) {
 		return importer.Stats{Elapsed: time.Since(start), Unfinished: true}, err
 	}
-	pool, err := openPool(ctx, cfg.DatabaseURL)
+	st, pool, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return fail(err)
 	}
 	defer pool.Close()
-	if cfg.Migrate {
-		// The import may be the first program to see this database.
-		if err := prepareDatabase(ctx, cfg, pool, false, log); err != nil {
-			return fail(err)
-		}
-	}
-	st := store.New(pool, log, prometheus.NewRegistry())
 	o := importer.Options{
 		BatchSize:    cfg.BatchSize,
 		WriteTimeout: cfg.WriteTimeout,

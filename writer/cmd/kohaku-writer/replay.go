@@ -9,13 +9,11 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"kohaku/pkg/logging"
 	"kohaku/pkg/stream"
 	"kohaku/schema"
 	"kohaku/writer/internal/ingest"
-	"kohaku/writer/internal/store"
 )
 
 // replayRange is the period that replay writes again.
@@ -87,18 +85,11 @@ func replay(ctx context.Context, cfg Config, r replayRange, log *slog.Logger, st
 	if err != nil {
 		return fail(fmt.Errorf("jetstream: %w", err))
 	}
-	pool, err := openPool(ctx, cfg.DatabaseURL)
+	st, pool, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return fail(err)
 	}
 	defer pool.Close()
-	if cfg.Migrate {
-		// A database restored from an older backup may lack newer migrations.
-		if err := prepareDatabase(ctx, cfg, pool, false, log); err != nil {
-			return fail(err)
-		}
-	}
-	st := store.New(pool, log, prometheus.NewRegistry())
 	o := ingest.ReplayOptions{Options: cfg.Options, Since: r.since, Until: r.until}
 	if logging.IsTerminal(stderr) {
 		o.Progress = stderr
