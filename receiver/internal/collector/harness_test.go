@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -503,4 +504,31 @@ func uniqueBody(t testing.TB, body []byte, n int) []byte {
 	out = append(out, body[:start]...)
 	out = fmt.Appendf(out, "%026d", n)
 	return append(out, body[start+end:]...)
+}
+
+// wantError fails the test unless a is a JSON error body naming field, with a message that
+// contains msg.
+func wantError(t testing.TB, a answer, field, msg string) {
+	t.Helper()
+	if a.errorMsg == "" {
+		t.Fatalf("got body %q, want a JSON error", a.body)
+	}
+	if a.errorField != field || !strings.Contains(a.errorMsg, msg) {
+		t.Errorf("got field %q error %q, want field %q error containing %q", a.errorField, a.errorMsg, field, msg)
+	}
+}
+
+// wantHealthy fails the test unless the receiver is still ready and answers /.ok with 204,
+// and the stream holds no message: what bad requests must leave behind.
+func (r *receiver) wantHealthy(t testing.TB) {
+	t.Helper()
+	if err := r.h.Ready(t.Context()); err != nil {
+		t.Errorf("not ready after bad requests: %v", err)
+	}
+	if a := r.do(mustRequest(t, http.MethodGet, r.url+"/.ok")); a.status != http.StatusNoContent {
+		t.Errorf("GET /.ok: got %d %s, want 204", a.status, a.body)
+	}
+	if n := r.msgs(); n != 0 {
+		t.Errorf("stream holds %d messages after bad requests only, want 0", n)
+	}
 }

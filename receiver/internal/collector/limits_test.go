@@ -145,12 +145,7 @@ func TestReportsBeyondTheLimitsAreRefused(t *testing.T) {
 					r.wantStored(t, tc.typ, body)
 					return
 				}
-				if a.errorMsg == "" {
-					t.Fatalf("got body %q, want a JSON error", a.body)
-				}
-				if a.errorField != tc.wantField || !strings.Contains(a.errorMsg, tc.wantErr) {
-					t.Errorf("got field %q error %q, want field %q error containing %q", a.errorField, a.errorMsg, tc.wantField, tc.wantErr)
-				}
+				wantError(t, a, tc.wantField, tc.wantErr)
 			})
 		}
 		if n := r.msgs(); n != uint64(stored) {

@@ -161,25 +161,12 @@ func TestWebhookBadRequestsAreRefusedAndHarmless(t *testing.T) {
 				if tc.wantErr == "" {
 					return
 				}
-				if a.errorMsg == "" {
-					t.Fatalf("got body %q, want a JSON error", a.body)
-				}
-				if a.errorField != tc.wantField || !strings.Contains(a.errorMsg, tc.wantErr) {
-					t.Errorf("got field %q error %q, want field %q error containing %q", a.errorField, a.errorMsg, tc.wantField, tc.wantErr)
-				}
+				wantError(t, a, tc.wantField, tc.wantErr)
 			})
 		}
 
 		// Still healthy: ready, /.ok, nothing stored, and a good request stored.
-		if err := r.h.Ready(t.Context()); err != nil {
-			t.Errorf("not ready after bad requests: %v", err)
-		}
-		if a := r.do(mustRequest(t, http.MethodGet, r.url+"/.ok")); a.status != http.StatusNoContent {
-			t.Errorf("GET /.ok: got %d %s, want 204", a.status, a.body)
-		}
-		if n := r.msgs(); n != 0 {
-			t.Errorf("stream holds %d messages after bad requests only, want 0", n)
-		}
+		r.wantHealthy(t)
 		if a := r.postWebhook(sora.TypeConnectionRTC, rtc(nil)); a.status != http.StatusNoContent {
 			t.Errorf("good request after bad ones: got %d %s", a.status, a.body)
 		}
