@@ -416,20 +416,9 @@ func TestHostileInputTable(t *testing.T) {
 		if normal[c.large] > 0 {
 			ratio = float64(res.cpu) / float64(normal[c.large])
 		}
-		// Issue 13 asks for 2x. A report whose every element conflicts goes through the
-		// merge (temporary tables, a comparison per row) and leaves a dead letter per
-		// element: it measured 1.3 to 2.6 times a normal report on this machine, so it
-		// gets 3x until the merge path is cheaper; every other case keeps 2x.
-		limit := 2.0
-		if conflicts > 0 {
-			limit = 3
-		}
-		if ratio > limit {
-			why := ""
-			if conflicts > 0 {
-				why = " (a report whose elements conflict is merged through temporary tables and each conflicting element is a dead letter of its own: writer/internal/store)"
-			}
-			problems = append(problems, fmt.Sprintf("the writer spent %s of CPU per body, %.1f times a normal body's %s%s", res.cpu, ratio, normal[c.large], why))
+		// Issue 13's bound: twice a normal body of the same size, for every case.
+		if ratio > 2 {
+			problems = append(problems, fmt.Sprintf("the writer spent %s of CPU per body, %.1f times a normal body's %s", res.cpu, ratio, normal[c.large]))
 		}
 		line := fmt.Sprintf("summary: case=%s answers=%v sent_to_writer=%d bad_elements=%d dead_lettered=%d stored_losslessly=%d reasons=%v conflicts=%d conflict_letters=%d cpu_per_body=%s normal=%s ratio=%.2f",
 			c.name, res.statuses, len(res.sent), badTotal, badLettered, badStored, reasons, conflicts, conflictLetters,

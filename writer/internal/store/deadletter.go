@@ -38,8 +38,13 @@ type deadLetter struct {
 // is unique (element NULL for a whole message), so a message or element delivered again (a
 // lost Term, a redelivery, a replay) is kept once; RETURNING tells which rows this call
 // added. One statement for the batch: a report can have many elements set apart.
+// The arrays hold no NULLs, which pgx would encode by reflection, element by element: an
+// element of -1 stands for the NULL of a whole message, and a connection_id of ”
+// (which no connection has) for no connection.
 const deadLetterSQL = `INSERT INTO kohaku_dead_letter (stream_seq, subject, headers, body, error, element, connection_id, reason)
-SELECT * FROM unnest($1::bigint[], $2::text[], $3::jsonb[], $4::bytea[], $5::text[], $6::integer[], $7::text[], $8::text[])
+SELECT seq, subject, headers, body, error, nullif(element, -1), nullif(conn, ''), reason
+FROM unnest($1::bigint[], $2::text[], $3::jsonb[], $4::bytea[], $5::text[], $6::integer[], $7::text[], $8::text[])
+	AS d(seq, subject, headers, body, error, element, conn, reason)
 ORDER BY 1, 6
 ON CONFLICT DO NOTHING
 RETURNING stream_seq, element`
@@ -55,8 +60,8 @@ func writeDeadLetters(ctx context.Context, tx pgx.Tx, dls []deadLetter, msgs []M
 		seqs                   = make([]int64, n)
 		subjects, errs, reason = make([]string, n), make([]string, n), make([]string, n)
 		headers, bodies        = make([][]byte, n), make([][]byte, n)
-		elements               = make([]*int32, n)
-		conns                  = make([]*string, n)
+		elements               = make([]int32, n)
+		conns                  = make([]string, n)
 	)
 	hdrs := map[int][]byte{} // per message: its elements share the encoding
 	for i, d := range dls {
@@ -68,12 +73,11 @@ func writeDeadLetters(ctx context.Context, tx pgx.Tx, dls []deadLetter, msgs []M
 			hdrs[d.msg] = h
 		}
 		headers[i] = h
+		elements[i] = -1
 		if d.element >= 0 {
-			e := int32(d.element)
-			elements[i] = &e
+			elements[i] = int32(d.element)
 			if m.Rows != nil && m.Rows.Connection != nil {
-				c := clean(m.Rows.Connection.ConnectionID)
-				conns[i] = &c
+				conns[i] = clean(m.Rows.Connection.ConnectionID)
 			}
 		}
 	}

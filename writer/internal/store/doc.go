@@ -8,8 +8,11 @@
 //
 // Every row has a natural key, so a message stored twice (a redelivery, a replay, a retried
 // request) must not add rows. The common case pays nothing for that: rows are copied
-// straight into their tables, and only when the database reports a unique violation is the
-// batch redone through temporary tables and INSERT ... ON CONFLICT DO NOTHING. A row left
+// straight into their tables. A report that the batch holds twice is decided in Go; a
+// report that this Store stored recently is merged on its own, through a temporary table
+// and INSERT ... ON CONFLICT DO NOTHING, while the rest of its batch is copied; only when
+// the database reports a unique violation that nothing foresaw (a restarted writer's
+// redelivery, a replay) is the whole batch redone through the merge. A row left
 // out so is compared, column by column, with the row that holds its key: the same content
 // is a duplicate; different content (two reports within one microsecond, which is what
 // timestamptz keeps) is a conflict, and the incoming element is kept in kohaku_dead_letter

@@ -309,3 +309,52 @@ func TestWriteRecordsConflicts(t *testing.T) {
 		})
 	}
 }
+
+// TestWriteSettlesRepeatedReportsWithoutTheMerge pins where a report seen twice is
+// decided: within a batch in Go, jsonb values compared as the database compares them; in
+// a later batch by merging only that report, which the Store remembers; only a Store that
+// never saw it (a restarted writer) finds it by a failed COPY and merges its whole batch.
+func TestWriteSettlesRepeatedReportsWithoutTheMerge(t *testing.T) {
+	first, other, same := reportsWithinAMicrosecond(t)
+	extraDiffers := message(t, 4, report(conn, "2026-11-29T06:40:00.1234567Z",
+		`[{"id":"C1","type":"codec","timestamp":1,"mimeType":"audio/opus"},{"id":"T1","type":"transport","timestamp":1,"bytesSent":5,"googX":"z","googZ":[1]}]`))
+	fresh := message(t, 5, report(conn, "2026-11-29T06:40:01Z", "[]"))
+	type want struct {
+		merged, redone        bool
+		conflicts, duplicates int
+	}
+	tests := []struct {
+		name      string
+		batches   [][]store.Message
+		forgotten int    // from this batch on, another Store writes (a restarted writer)
+		want      []want // per batch
+	}{
+		{"the same content twice in a batch", [][]store.Message{{first, same}}, -1,
+			[]want{{false, false, 0, 2}}},
+		{"an unknown member differing in a batch", [][]store.Message{{first, extraDiffers}}, -1,
+			[]want{{false, false, 1, 1}}},
+		{"a conflict in a later batch", [][]store.Message{{first}, {fresh, other}}, -1,
+			[]want{{false, false, 0, 0}, {true, false, 1, 1}}},
+		{"a conflict after a restart", [][]store.Message{{first}, {fresh, other}}, 1,
+			[]want{{false, false, 0, 0}, {true, true, 1, 1}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, 0)
+			st := f.st
+			for k, b := range tt.batches {
+				if k == tt.forgotten {
+					st = store.New(f.pool, writertest.Logger(t), nil)
+				}
+				res, err := st.Write(context.Background(), b)
+				if err != nil {
+					t.Fatalf("batch %d: %v", k, err)
+				}
+				got := want{res.Merged, res.Redone, res.Conflicts, res.Duplicates}
+				if got != tt.want[k] {
+					t.Errorf("batch %d: %+v, want %+v", k, got, tt.want[k])
+				}
+			}
+		})
+	}
+}

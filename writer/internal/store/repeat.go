@@ -16,29 +16,25 @@ type repeats struct {
 	// duplicates counts the rows of later copies not copied, equal or conflicting, as the
 	// merge counts the rows it does not insert; inTx takes the new conflicts off.
 	duplicates int
-	undecided  bool // some rows differ only in jsonb text: the database must compare
+	undecided  bool // some jsonb values Go cannot compare for sure: the database must
 }
 
 // settleRepeats finds the reports that msgs hold more than once (one connection, one time
 // as stored: a redelivery within the batch, or a report sent twice with different content)
 // and compares their rows in Go, so that such a batch needs neither a COPY that fails nor
 // the merge through temporary tables: an equal row is a duplicate, a row that differs is a
-// conflict, and a row the first copy lacks is copied. Rows whose only difference is the
-// text of a jsonb value (equal JSON may be written differently) are left undecided, for
-// the database to compare.
+// conflict, and a row the first copy lacks is copied. jsonb values compare as the
+// database compares them (jsonbEqual); the rare ones Go cannot be sure about are left
+// undecided, for the database to compare.
 func settleRepeats(msgs []Message) repeats {
-	type report struct {
-		connection string
-		time       int64
-	}
-	first := make(map[report]int, len(msgs))
+	first := make(map[reportKey]int, len(msgs))
 	r := repeats{msgs: msgs}
 	cloned := false
 	for i, m := range msgs {
-		if m.Err != nil || m.Rows == nil || m.Rows.Connection == nil {
+		k, ok := keyOf(m)
+		if !ok {
 			continue
 		}
-		k := report{m.Rows.Connection.ConnectionID, m.Rows.Connection.Time.UnixMicro()}
 		j, seen := first[k]
 		if !seen {
 			first[k] = i
@@ -111,8 +107,8 @@ const (
 	rowsUndecided
 )
 
-// compareRows compares two rows of one table as the database's IS DISTINCT FROM would,
-// but for jsonb values written differently, which it leaves undecided.
+// compareRows compares two rows of one table as the database's IS DISTINCT FROM would. It
+// leaves undecided only the jsonb values that jsonbEqual cannot be sure about.
 func compareRows(types []string, a, b []any) comparison {
 	res := rowsEqual
 	for k := range a {
@@ -123,8 +119,11 @@ func compareRows(types []string, a, b []any) comparison {
 				return rowsDiffer
 			}
 		case types[k] == "jsonb":
-			if !bytes.Equal(jsonBytes(x), jsonBytes(y)) {
+			switch equal, ok := jsonbEqual(jsonBytes(x), jsonBytes(y)); {
+			case !ok:
 				res = rowsUndecided
+			case !equal:
+				return rowsDiffer
 			}
 		default:
 			if !sameValue(x, y) {

@@ -50,8 +50,13 @@ type Result struct {
 	// DeadElements counts the stats elements newly kept in kohaku_dead_letter on their own:
 	// those normalize set apart, and the conflicts. Their messages are stored, not dead.
 	DeadElements int
-	// Merged tells whether a unique violation made the batch go through the merge path.
+	// Merged tells whether rows of the batch went through the merge path: rows of a
+	// report stored recently, or all of them after a unique violation.
 	Merged bool
+	// Redone tells whether the COPY found a row already present that nothing foresaw (a
+	// redelivery of a report this Store no longer remembers), so that the transaction was
+	// done again with every row merged: the costly way.
+	Redone bool
 
 	added []deadLetter // the dead letters that are new, not an earlier delivery's
 }
@@ -83,13 +88,15 @@ func (r *Result) add(o Result, offset int) {
 	r.Conflicts += o.Conflicts
 	r.DeadElements += o.DeadElements
 	r.Merged = r.Merged || o.Merged
+	r.Redone = r.Redone || o.Redone
 }
 
 // Store writes batches of messages through a connection pool.
 type Store struct {
-	pool *pgxpool.Pool
-	m    *metrics
-	log  *slog.Logger
+	pool   *pgxpool.Pool
+	m      *metrics
+	log    *slog.Logger
+	recent *recentReports
 }
 
 // New returns a Store writing through pool. It logs to log (nothing when nil) and registers
@@ -101,7 +108,7 @@ func New(pool *pgxpool.Pool, log *slog.Logger, reg prometheus.Registerer) *Store
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	return &Store{pool: pool, m: newMetrics(reg), log: log}
+	return &Store{pool: pool, m: newMetrics(reg), log: log, recent: newRecentReports(recentSize)}
 }
 
 // Ping reports whether the database answers now, and records it in the database_up gauge.
@@ -198,62 +205,83 @@ func (s *Store) write(ctx context.Context, msgs []Message) (Result, error) {
 
 // writeOnce stores msgs in one transaction, by COPY first and by merging when that finds a
 // row already present. Reports that the batch holds twice are settled first (see
-// settleRepeats), so that such a batch is copied like any other; only what Go cannot
-// decide goes to the merge at once.
+// settleRepeats), and reports stored recently (a redelivery, a report sent again under a
+// microsecond) are merged on their own, so that such a batch copies the rest like any
+// other; only what neither can decide sends the whole batch to the merge.
 func (s *Store) writeOnce(ctx context.Context, msgs []Message) (Result, error) {
 	rep := settleRepeats(msgs)
-	b := newTableBatch(rep.msgs)
+	seen := s.recent.seen(rep.msgs)
+	all := rep.undecided
+	b := newTableBatch(rep.msgs, func(i int) bool { return all || seen != nil && seen[i] })
 	b.dead = append(b.dead, rep.conflicts...)
-	merge := rep.undecided
-	res, err := s.inTx(ctx, b, merge)
-	if !merge && err != nil && uniqueViolation(err) {
-		merge = true
-		res, err = s.inTx(ctx, b, true)
+	res, err := s.inTx(ctx, b)
+	if !all && err != nil && uniqueViolation(err) {
+		b = newTableBatch(rep.msgs, func(int) bool { return true })
+		b.dead = append(b.dead, rep.conflicts...)
+		res, err = s.inTx(ctx, b)
+		res.Redone = true
 	}
-	if merge {
+	if err != nil {
+		return Result{}, err
+	}
+	s.recent.add(rep.msgs)
+	if len(b.merge) > 0 {
 		s.m.merges.Inc()
 		res.Merged = true
 	}
 	res.Duplicates += rep.duplicates
-	return res, err
+	return res, nil
 }
 
-// inTx writes b in one transaction, copying straight into the tables or, when merge is
-// set, through temporary tables that drop the rows already present and find the conflicts.
-func (s *Store) inTx(ctx context.Context, b *tableBatch, merge bool) (Result, error) {
+// inTx writes b in one transaction, copying its rows straight into the tables, and its
+// rows to merge through temporary tables that drop the rows already present and find the
+// conflicts.
+func (s *Store) inTx(ctx context.Context, b *tableBatch) (Result, error) {
 	res := Result{Inserted: map[string]int{}}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if merge {
-			// Merging is an index lookup per row, which a large batch makes look costly
-			// enough for PostgreSQL to compile it first (JIT): that takes longer than the
-			// lookups.
-			if _, err := tx.Exec(ctx, "SET LOCAL jit = off"); err != nil {
-				return fmt.Errorf("merge: %w", err)
+		m := merge{rows: b.merge}
+		for _, table := range b.tables {
+			if b.merge[table] != nil {
+				m.tables = append(m.tables, table)
 			}
 		}
-		dls := slices.Clone(b.dead)
+		if len(m.tables) > 0 {
+			if err := m.create(ctx, tx); err != nil {
+				return err
+			}
+		}
 		// Tables in name order, connections in id order: two writers sharing the
 		// consumer then take locks in the same order.
 		for _, table := range b.tables {
-			rows := b.rows[table]
 			start := time.Now()
-			var n int64
-			var conflicts []int
-			var err error
-			if merge {
-				n, conflicts, err = mergeRows(ctx, tx, table, rows)
-			} else {
-				n, err = copyRows(ctx, tx, table, rows)
+			if rows := b.rows[table]; rows != nil {
+				n, err := copyRows(ctx, tx, table, rows)
+				if err != nil {
+					return err
+				}
+				res.Inserted[table] += int(n)
 			}
+			if b.merge[table] != nil {
+				if err := m.copy(ctx, tx, table); err != nil {
+					return err
+				}
+			}
+			s.m.copySeconds.WithLabelValues(table).Observe(time.Since(start).Seconds())
+		}
+		dls := slices.Clone(b.dead)
+		if len(m.tables) > 0 {
+			inserted, conflicts, err := m.insert(ctx, tx)
 			if err != nil {
 				return err
 			}
-			s.m.copySeconds.WithLabelValues(table).Observe(time.Since(start).Seconds())
-			res.Inserted[table] += int(n)
-			res.Duplicates += rows.len() - int(n)
-			msgs, origins := rows.originsOf(conflicts)
-			for k := range conflicts {
-				dls = append(dls, conflictDeadLetter(b.msgs, msgs[k], table, origins[k]))
+			for _, table := range m.tables {
+				rows := b.merge[table]
+				res.Inserted[table] += int(inserted[table])
+				res.Duplicates += rows.len() - int(inserted[table])
+				msgs, origins := rows.originsOf(conflicts[table])
+				for k := range msgs {
+					dls = append(dls, conflictDeadLetter(b.msgs, msgs[k], table, origins[k]))
+				}
 			}
 		}
 		fresh, err := writeDeadLetters(ctx, tx, dls, b.msgs)
@@ -285,19 +313,23 @@ func (s *Store) inTx(ctx context.Context, b *tableBatch, merge bool) (Result, er
 	return res, nil
 }
 
-// tableBatch is msgs grouped for one transaction: their rows by table, their connections,
-// and their dead letters: the messages without rows and the elements set apart.
+// tableBatch is msgs grouped for one transaction: their rows by table, to copy or to
+// merge, their connections, and their dead letters: the messages without rows and the
+// elements set apart.
 type tableBatch struct {
 	msgs        []Message
-	tables      []string // sorted
-	rows        map[string]*tableRows
-	connections []connection // one per connection id, sorted by id
-	deadMsgs    []int        // indexes of msgs without rows
-	dead        []deadLetter // of the messages without rows, then of elements, in msgs order
+	tables      []string              // sorted, the tables of rows and merge
+	rows        map[string]*tableRows // to copy
+	merge       map[string]*tableRows // to merge: their keys may be present already
+	connections []connection          // one per connection id, sorted by id
+	deadMsgs    []int                 // indexes of msgs without rows
+	dead        []deadLetter          // of the messages without rows, then of elements, in msgs order
 }
 
-func newTableBatch(msgs []Message) *tableBatch {
-	b := &tableBatch{msgs: msgs, rows: map[string]*tableRows{}}
+// newTableBatch groups msgs; the rows of the messages for which merge returns true are to
+// be merged, the others' to be copied.
+func newTableBatch(msgs []Message, merge func(i int) bool) *tableBatch {
+	b := &tableBatch{msgs: msgs, rows: map[string]*tableRows{}, merge: map[string]*tableRows{}}
 	conns := map[string]*connection{}
 	for i, m := range msgs {
 		if m.Err != nil || m.Rows == nil {
@@ -310,11 +342,17 @@ func newTableBatch(msgs []Message) *tableBatch {
 			if len(rows) == 0 {
 				continue
 			}
-			tr := b.rows[table]
+			into := b.rows
+			if merge(i) {
+				into = b.merge
+			}
+			tr := into[table]
 			if tr == nil {
 				tr = &tableRows{}
-				b.rows[table] = tr
-				b.tables = append(b.tables, table)
+				into[table] = tr
+				if b.rows[table] == nil || b.merge[table] == nil {
+					b.tables = append(b.tables, table) // the first of the two
+				}
 			}
 			tr.add(i, rows, m.Rows.Origins[table])
 		}

@@ -61,7 +61,7 @@ func TestTransient(t *testing.T) {
 
 // messages normalizes msgs into store messages with stream sequences from 1; a body that
 // normalize rejects carries its error.
-func messages(t *testing.T, msgs []writertest.Message) []store.Message {
+func messages(t testing.TB, msgs []writertest.Message) []store.Message {
 	t.Helper()
 	out := make([]store.Message, len(msgs))
 	for i, m := range msgs {
@@ -81,7 +81,7 @@ type fixture struct {
 	items []store.Message
 }
 
-func newFixture(t *testing.T, n int) *fixture {
+func newFixture(t testing.TB, n int) *fixture {
 	t.Helper()
 	f := &fixture{url: writertest.Database(t), reg: prometheus.NewRegistry()}
 	f.pool = writertest.Pool(t, f.url)
@@ -91,7 +91,7 @@ func newFixture(t *testing.T, n int) *fixture {
 	return f
 }
 
-func (f *fixture) write(t *testing.T, items []store.Message) store.Result {
+func (f *fixture) write(t testing.TB, items []store.Message) store.Result {
 	t.Helper()
 	res, err := f.st.Write(context.Background(), items)
 	if err != nil {
@@ -129,21 +129,36 @@ func TestWriteStoresEachRowOnce(t *testing.T) {
 	if d := want.Diff(f.counts(t)); d != "" {
 		t.Fatalf("after the first write: %s", d)
 	}
+	// A Store remembers the reports it stored, and merges those at once; another Store
+	// (a restarted writer) finds them by the COPY's unique violation and merges the batch.
 	tests := []struct {
-		name  string
-		items []store.Message
+		name       string
+		items      []store.Message
+		forgotten  bool // written by a Store that did not write the first batch
+		wantRedone bool
 	}{
-		{"the same batch again", f.items},
-		{"half of it again", f.items[5:15]},
-		{"one message twice in a batch", []store.Message{f.items[3], f.items[3]}},
-		{"old and new in one batch", append(slices.Clone(f.items[:2]), messages(t, writertest.Messages(t, 22)[20:])...)},
+		{"the same batch again", f.items, false, false},
+		{"half of it again", f.items[5:15], false, false},
+		{"one message twice in a batch", []store.Message{f.items[3], f.items[3]}, false, false},
+		{"the same batch again, by another writer", f.items, true, true},
+		{"old and new in one batch", append(slices.Clone(f.items[:2]), messages(t, writertest.Messages(t, 22)[20:])...), false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := f.counts(t)
-			res := f.write(t, tt.items)
+			st := f.st
+			if tt.forgotten {
+				st = store.New(f.pool, writertest.Logger(t), nil)
+			}
+			res, err := st.Write(context.Background(), tt.items)
+			if err != nil {
+				t.Fatalf("Write: %v", err)
+			}
 			if !res.Merged {
-				t.Error("no unique violation seen: the rows were not there")
+				t.Error("not merged: the rows were not there")
+			}
+			if res.Redone != tt.wantRedone {
+				t.Errorf("Redone = %v, want %v", res.Redone, tt.wantRedone)
 			}
 			after := f.counts(t)
 			if got, want := after.Total()-before.Total(), inserted(res); got != want {
