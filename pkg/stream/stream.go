@@ -58,7 +58,10 @@ func DefaultConfig() Config {
 }
 
 // StreamConfig returns the JetStream configuration: file storage and Limits retention, so
-// that any period still in the stream can be replayed.
+// that any period still in the stream can be replayed, and DiscardNew, so that a full
+// stream refuses new messages (publishes fail with an error IsFull recognizes) instead of
+// deleting its oldest ones, which may not be written yet (DESIGN.md section 1). Room is
+// made by MaxAge and by the writer deleting what it has written (Trim).
 func (c Config) StreamConfig() jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name:        Name,
@@ -66,7 +69,7 @@ func (c Config) StreamConfig() jetstream.StreamConfig {
 		Subjects:    []string{Subjects},
 		Retention:   jetstream.LimitsPolicy,
 		Storage:     jetstream.FileStorage,
-		Discard:     jetstream.DiscardOld,
+		Discard:     jetstream.DiscardNew,
 		MaxAge:      c.MaxAge,
 		MaxBytes:    c.MaxBytes,
 		Duplicates:  c.Duplicates,
@@ -74,7 +77,8 @@ func (c Config) StreamConfig() jetstream.StreamConfig {
 	}
 }
 
-// Ensure creates the stream, or updates it to cfg when it exists with other settings.
+// Ensure creates the stream, or updates it to cfg when it exists with other settings: a
+// stream created by an earlier release with DiscardOld becomes DiscardNew.
 func Ensure(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.Stream, error) {
 	s, err := js.CreateOrUpdateStream(ctx, cfg.StreamConfig())
 	if err != nil {

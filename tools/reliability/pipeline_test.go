@@ -30,6 +30,7 @@ type setup struct {
 	cluster    bool          // three JetStream nodes and a stream of three replicas
 	receivers  int           // receiver processes, at least 1
 	duplicates time.Duration // the stream's duplicate window; 0: the default, 2 minutes
+	maxBytes   int64         // the stream's MaxBytes; 0: the default, 10 GiB
 	// receiverEnv is added to every receiver's environment.
 	receiverEnv []string
 }
@@ -70,6 +71,9 @@ func newPipeline(t *testing.T, s setup) *pipeline {
 	if s.duplicates > 0 {
 		p.stream.Duplicates = s.duplicates
 	}
+	if s.maxBytes > 0 {
+		p.stream.MaxBytes = s.maxBytes
+	}
 	urls := make([]string, len(p.nats))
 	for i, n := range p.nats {
 		urls[i] = n.URL()
@@ -98,6 +102,7 @@ func (p *pipeline) streamEnv() []string {
 		"KOHAKU_NATS_URL=" + p.natsURL,
 		"KOHAKU_STREAM_REPLICAS=" + strconv.Itoa(p.stream.Replicas),
 		"KOHAKU_STREAM_DUPLICATES=" + p.stream.Duplicates.String(),
+		"KOHAKU_STREAM_MAX_BYTES=" + strconv.FormatInt(p.stream.MaxBytes, 10),
 	}
 }
 

@@ -227,6 +227,8 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if cfg.ManageStream {
 		go collector.ManageStream(bgCtx, js, cfg.Stream(), reconnected, log)
 	}
+	// The stream's series, and /readyz and /.ok failing while the stream is full.
+	go h.WatchStream(bgCtx)
 
 	so := cfg.ServerOptions
 	if certs != nil {

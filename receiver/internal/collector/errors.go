@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"kohaku/pkg/sora"
+	"kohaku/pkg/stream"
 )
 
 // Failures that carry no data: a body that is not JSON, and NATS or the receiver not
@@ -107,6 +108,10 @@ func classify(err error) (int, *errorBody) {
 		return http.StatusRequestEntityTooLarge, &errorBody{Msg: "message larger than the stream accepts"}
 	case errors.Is(err, errDraining):
 		return http.StatusServiceUnavailable, &errorBody{Msg: errDraining.Error()}
+	case stream.IsFull(err):
+		// A publish refused by the DiscardNew stream, or /.ok while it is full: nothing
+		// acknowledged is deleted to make room, so the sender must come back later.
+		return http.StatusServiceUnavailable, &errorBody{Msg: "stream full: the writers are behind, retry later"}
 	}
 	// NATS disconnected, a publish timeout, no stream responding, the stream refusing:
 	// the sender must retry, nothing was stored for sure.

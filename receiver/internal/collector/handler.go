@@ -103,13 +103,15 @@ type Handler struct {
 	log    *slog.Logger
 	m      *metrics
 	mux    *http.ServeMux
+	stream *stream.Monitor // the stream's fill, whether it is full
 
 	draining atomic.Bool
 }
 
 // NewHandler returns a Handler publishing through js on nc. It fails unless o is valid
 // (Options.Validate) with a ReceiverID. It logs to log (nothing when nil) and registers its
-// metrics with reg (a registry of its own when nil).
+// metrics with reg (a registry of its own when nil), the stream's series included; run
+// WatchStream to keep those current and readiness right about a full stream.
 func NewHandler(nc *nats.Conn, js jetstream.JetStream, o Options, log *slog.Logger, reg prometheus.Registerer) (*Handler, error) {
 	if o.ReceiverID == "" {
 		return nil, errors.New("collector: empty receiver id")
@@ -126,6 +128,7 @@ func NewHandler(nc *nats.Conn, js jetstream.JetStream, o Options, log *slog.Logg
 	h := &Handler{nc: nc, js: js, o: o, auth: newCredential(o.BasicAuth), log: log,
 		limits: sora.Limits{MaxElements: o.MaxElements, MaxMembers: o.MaxMembers, MaxIDBytes: o.MaxIDBytes}}
 	h.m = newMetrics(reg, h)
+	h.stream = stream.NewMonitor(js, stream.MonitorOptions{}, log, reg)
 	h.mux = http.NewServeMux()
 	h.mux.HandleFunc("POST "+collectorPath, h.ingest(&exporterRoute))
 	h.mux.HandleFunc("POST "+o.WebhookPath, h.ingest(&webhookRoute))
@@ -283,6 +286,10 @@ func (h *Handler) publish(ctx context.Context, typ string, body []byte) error {
 	ack, err := h.js.PublishMsg(ctx, msg)
 	h.m.publish.Observe(time.Since(start).Seconds())
 	if err != nil {
+		if stream.IsFull(err) {
+			h.m.streamFull.Inc()
+			h.stream.Refused(stream.StoredSize(msg)) // readiness fails until there is room
+		}
 		return &publishError{err: err}
 	}
 	if ack.Duplicate {
@@ -293,11 +300,12 @@ func (h *Handler) publish(ctx context.Context, typ string, body []byte) error {
 }
 
 // logFailure logs client errors at Debug and dependency failures at Warn, except while
-// NATS is known to be down (the connection's handler logged that once already) and when
-// the client itself went away.
+// NATS is known to be down (the connection's handler logged that once already), while the
+// stream is full (the Monitor logs when it fills and when it has room again) and when the
+// client itself went away.
 func (h *Handler) logFailure(r *http.Request, typ string, status int, err error) {
 	lvl := slog.LevelDebug
-	if status == http.StatusServiceUnavailable && !errors.Is(err, errNotConnected) && r.Context().Err() == nil {
+	if status == http.StatusServiceUnavailable && !errors.Is(err, errNotConnected) && !stream.IsFull(err) && r.Context().Err() == nil {
 		lvl = slog.LevelWarn
 	}
 	h.log.Log(r.Context(), lvl, "request failed", "exporter_type", typeLabel(typ), "status", status, "err", err)
@@ -313,7 +321,9 @@ func (h *Handler) ok(w http.ResponseWriter, r *http.Request) {
 }
 
 // Ready returns nil when the receiver can do its job now: it is not shutting down, NATS is
-// connected and the stream exists.
+// connected, the stream exists and is not full. Full means that a publish was refused as
+// full and no look at the stream since found room for that message (stream.Monitor; the
+// looks come every 2s while full, from WatchStream): an error wrapping stream.ErrFull.
 func (h *Handler) Ready(ctx context.Context) error {
 	if h.draining.Load() {
 		return errDraining
@@ -321,11 +331,18 @@ func (h *Handler) Ready(ctx context.Context) error {
 	if !h.connected() {
 		return fmt.Errorf("%w (%s)", errNotConnected, h.nc.Status())
 	}
+	if err := h.stream.Full(); err != nil {
+		return err
+	}
 	if _, err := h.js.Stream(ctx, stream.Name); err != nil {
 		return fmt.Errorf("look up stream %s: %w", stream.Name, err)
 	}
 	return nil
 }
+
+// WatchStream looks at the stream every few seconds until ctx ends, for the stream's series
+// and for Ready to notice when a full stream has room again.
+func (h *Handler) WatchStream(ctx context.Context) { h.stream.Run(ctx) }
 
 // StartDrain marks the receiver as shutting down: Ready fails from now on, so that load
 // balancers stop sending, while requests already accepted are still served.

@@ -17,6 +17,8 @@ type metrics struct {
 	bodyBytes *prometheus.HistogramVec // exporter_type
 	inFlight  prometheus.Gauge
 	dups      *prometheus.CounterVec // exporter_type
+	// streamFull counts publishes refused by the full stream (also in requests as 503).
+	streamFull prometheus.Counter
 
 	// byLabel holds the series of each exporter_type label, looked up once here so that
 	// a request touches no label map: every known type and "unknown".
@@ -70,6 +72,10 @@ func newMetrics(reg prometheus.Registerer, st natsState) *metrics {
 		inFlight: f.NewGauge(prometheus.GaugeOpts{
 			Name: "kohaku_receiver_in_flight_requests",
 			Help: "Requests to /collector and the stats webhook path being served now.",
+		}),
+		streamFull: f.NewCounter(prometheus.CounterOpts{
+			Name: "kohaku_receiver_stream_full_total",
+			Help: "Requests answered 503 because the stream was full (also counted in kohaku_receiver_requests_total with code 503).",
 		}),
 		dups: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "kohaku_receiver_duplicates_total",

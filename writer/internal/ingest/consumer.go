@@ -42,13 +42,19 @@ type Options struct {
 	// BatchMaxRows is the most stats rows in one batch, all tables together; a message
 	// with more is a batch of its own.
 	BatchMaxRows int `split_words:"true" default:"50000" desc:"most stats rows written in one transaction (a message with more is written alone)"`
+	// StreamTrimPercent is how much of the stream's MaxBytes written messages may take: the
+	// Consumer purges the oldest messages that the consumer has acknowledged beyond it
+	// (stream.Trim), so that the stream, which refuses new messages when full, keeps the
+	// rest free for an outage of the database. Unwritten messages are never purged.
+	StreamTrimPercent int `split_words:"true" default:"50" desc:"percentage of KOHAKU_STREAM_MAX_BYTES beyond which the writer deletes the oldest messages it has written, keeping the rest of the stream free for a database outage (the stream refuses new messages when full); 100 deletes none"`
 
 	// Durable is the name of the durable consumer, stream.Consumer ("kohaku-writer") when
 	// empty; writers with the same name share the messages.
 	Durable string `ignored:"true"`
 	// RetryMin and RetryMax bound the backoff between attempts to write a batch (100ms, 5s).
 	RetryMin, RetryMax time.Duration `ignored:"true"`
-	// LagEvery is how often the consumer's state is read for the lag metrics (5s).
+	// LagEvery is how often the stream's and the consumer's state are read, for the lag
+	// and stream metrics, to find lost messages and to trim (5s).
 	LagEvery time.Duration `ignored:"true"`
 }
 
@@ -77,6 +83,9 @@ func (o Options) Validate() error {
 	}
 	if o.BatchMaxRows < 1 {
 		errs = append(errs, fmt.Errorf("KOHAKU_BATCH_MAX_ROWS must be at least 1, got %d", o.BatchMaxRows))
+	}
+	if o.StreamTrimPercent < 1 || o.StreamTrimPercent > 100 {
+		errs = append(errs, fmt.Errorf("KOHAKU_STREAM_TRIM_PERCENT must be 1 to 100, got %d", o.StreamTrimPercent))
 	}
 	return errors.Join(errs...)
 }
@@ -119,16 +128,22 @@ func (o Options) prepare() (Options, error) {
 // Consumer pulls from the durable consumer and writes what it pulls. Each message is
 // acknowledged after the transaction that stored it committed, or terminated after the one
 // that dead-lettered it; a message that is neither comes again, and the store's natural
-// keys make that harmless.
+// keys make that harmless. Every few seconds it looks at the stream (stream.Monitor): for
+// the stream's and the lag's series, to find messages lost past KOHAKU_STREAM_MAX_AGE
+// (losses), and to purge what was written beyond StreamTrimPercent (stream.Trim).
 type Consumer struct {
-	js  jetstream.JetStream
-	st  *store.Store
-	o   Options
-	m   *metrics
-	log *slog.Logger
-	r   *retrier
+	js   jetstream.JetStream
+	st   *store.Store
+	o    Options
+	m    *metrics
+	log  *slog.Logger
+	r    *retrier
+	mon  *stream.Monitor
+	loss *losses
 
-	bound   atomic.Bool
+	trimFailing bool // the last trim failed; owned by the Monitor's goroutine
+
+	isBound atomic.Bool
 	stalled atomic.Pointer[error] // why the held batch cannot be written, nil when it can
 }
 
@@ -148,6 +163,8 @@ func New(js jetstream.JetStream, st *store.Store, o Options, log *slog.Logger, r
 	}
 	c := &Consumer{js: js, st: st, o: o, m: newMetrics(reg), log: log.With("consumer", o.Durable)}
 	c.r = &retrier{st: st, log: c.log, min: o.RetryMin, max: o.RetryMax, timeout: o.WriteTimeout, stalled: c.setStalled}
+	c.loss = &losses{log: c.log, lost: c.m.lost}
+	c.mon = stream.NewMonitor(js, stream.MonitorOptions{Every: o.LagEvery, Consumer: o.Durable, Observe: c.observe}, c.log, reg)
 	return c, nil
 }
 
@@ -167,7 +184,7 @@ func (c *Consumer) Ready(ctx context.Context) error {
 	if nc := c.js.Conn(); !nc.IsConnected() {
 		return fmt.Errorf("NATS not connected (%s)", nc.Status())
 	}
-	if !c.bound.Load() {
+	if !c.isBound.Load() {
 		return fmt.Errorf("consumer %s of stream %s is not bound", c.o.Durable, stream.Name)
 	}
 	if p := c.stalled.Load(); p != nil {
@@ -182,6 +199,16 @@ func (c *Consumer) Ready(ctx context.Context) error {
 // not acknowledge is delivered again later. It binds again when pulling fails, for example
 // when the consumer was deleted. It returns an error only when it cannot go on.
 func (c *Consumer) Run(ctx context.Context) error {
+	mctx, stopMonitor := context.WithCancel(ctx)
+	monitored := make(chan struct{})
+	go func() {
+		c.mon.Run(mctx)
+		close(monitored)
+	}()
+	defer func() {
+		stopMonitor()
+		<-monitored
+	}()
 	for {
 		cons, err := c.bind(ctx)
 		if err != nil {
@@ -218,6 +245,9 @@ func (c *Consumer) bind(ctx context.Context) (jetstream.Consumer, error) {
 	for attempt := 1; ; attempt++ {
 		cons, err := c.js.CreateOrUpdateConsumer(ctx, stream.Name, cfg)
 		if err == nil {
+			err = c.bound(ctx, cons)
+		}
+		if err == nil {
 			if attempt > 1 {
 				c.log.Info("consumer bound", "attempts", attempt)
 			}
@@ -235,6 +265,17 @@ func (c *Consumer) bind(ctx context.Context) (jetstream.Consumer, error) {
 	}
 }
 
+// bound gives the loss check the consumer's state as bound, with the stream's: messages
+// gone above the ack floor while no writer ran are counted there.
+func (c *Consumer) bound(ctx context.Context, cons jetstream.Consumer) error {
+	s, err := c.js.Stream(ctx, stream.Name)
+	if err != nil {
+		return fmt.Errorf("look up stream %s: %w", stream.Name, err)
+	}
+	c.loss.bound(cons.CachedInfo(), s.CachedInfo().State)
+	return nil
+}
+
 // pull writes batches from cons until ctx ends or pulling fails.
 func (c *Consumer) pull(ctx context.Context, cons jetstream.Consumer) error {
 	// The pull buffer holds one batch's bytes: the next batch arrives while this one is
@@ -245,13 +286,17 @@ func (c *Consumer) pull(ctx context.Context, cons jetstream.Consumer) error {
 		return fmt.Errorf("pull from consumer %s: %w", c.o.Durable, err)
 	}
 	defer it.Stop()
-	c.bound.Store(true)
-	defer c.bound.Store(false)
-	lctx, stopLag := context.WithCancel(ctx)
-	defer stopLag()
-	go c.watchLag(lctx, cons)
-
-	return pipeline(ctx, it, c.o.bounds(), nil, func(b *decodedBatch) error { return c.flush(ctx, b) })
+	c.isBound.Store(true)
+	defer c.isBound.Store(false)
+	defer c.loss.unbound()
+	// Every delivery, as it arrives, is checked for sequences skipped before it.
+	check := func(m jetstream.Msg) (keep, last bool) {
+		if meta, err := m.Metadata(); err == nil {
+			c.loss.delivered(meta)
+		}
+		return true, false
+	}
+	return pipeline(ctx, it, c.o.bounds(), check, func(b *decodedBatch) error { return c.flush(ctx, b) })
 }
 
 // flush writes b, retrying until it succeeds or ctx ends, then acknowledges its messages:
@@ -298,25 +343,25 @@ func (c *Consumer) flush(ctx context.Context, b *decodedBatch) error {
 	return nil
 }
 
-// watchLag keeps the lag gauges current, also while no message arrives or the batch is
-// stuck, until ctx ends.
-func (c *Consumer) watchLag(ctx context.Context, cons jetstream.Consumer) {
-	t := time.NewTicker(c.o.LagEvery)
-	defer t.Stop()
-	for {
-		ictx, cancel := context.WithTimeout(ctx, c.o.LagEvery)
-		info, err := cons.Info(ictx)
-		cancel()
-		if err == nil {
-			c.m.pending.Set(float64(info.NumPending))
-			c.m.ackPending.Set(float64(info.NumAckPending))
-		} else if !errors.Is(err, context.Canceled) {
-			c.log.Debug("cannot read the consumer's state", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+// observe takes a look of the Monitor at the stream and the consumer: it sets the lag
+// gauges, counts the messages gone undelivered, and purges the written messages beyond
+// StreamTrimPercent.
+func (c *Consumer) observe(ctx context.Context, snap *stream.Snapshot) {
+	ci := snap.Consumer
+	c.m.pending.Set(float64(ci.NumPending))
+	c.m.ackPending.Set(float64(ci.NumAckPending))
+	c.loss.observed(ci, snap.Info.State)
+	n, err := stream.Trim(ctx, snap, c.o.StreamTrimPercent)
+	switch {
+	case err != nil && !c.trimFailing:
+		c.log.Warn("cannot delete written messages from the stream; it may fill up", "err", err)
+		c.trimFailing = true
+	case err == nil:
+		c.trimFailing = false
+		if n > 0 {
+			c.m.trimmed.Add(float64(n))
+			c.log.Debug("deleted written messages from the stream", "messages", n,
+				"bytes", snap.Info.State.Bytes, "max_bytes", snap.Info.Config.MaxBytes)
 		}
 	}
 }

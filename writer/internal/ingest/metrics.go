@@ -15,6 +15,8 @@ type metrics struct {
 	ackPending    prometheus.Gauge
 	stalled       prometheus.Gauge
 	ackErrors     prometheus.Counter
+	lost          prometheus.Counter
+	trimmed       prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -50,6 +52,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		stalled: f.NewGauge(prometheus.GaugeOpts{
 			Name: "kohaku_writer_stalled",
 			Help: "1 while this writer holds a batch it cannot write and is retrying.",
+		}),
+		lost: f.NewCounter(prometheus.CounterOpts{
+			Name: "kohaku_writer_lost_messages_total",
+			Help: "Messages this writer found gone from the stream before they were written (past KOHAKU_STREAM_MAX_AGE, or deleted), each range logged at WARN with its sequences; with several writers each may count the same range.",
+		}),
+		trimmed: f.NewCounter(prometheus.CounterOpts{
+			Name: "kohaku_writer_trimmed_messages_total",
+			Help: "Written (acknowledged) messages this writer deleted from the stream to keep it within KOHAKU_STREAM_TRIM_PERCENT of its MaxBytes.",
 		}),
 		ackErrors: f.NewCounter(prometheus.CounterOpts{
 			Name: "kohaku_writer_ack_errors_total",

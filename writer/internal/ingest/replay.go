@@ -18,8 +18,8 @@ import (
 
 // ReplayOptions configure Replay.
 type ReplayOptions struct {
-	// Options batch and retry as the Consumer does; MaxAckPending, AckWait, Durable and
-	// LagEvery are not used, although Options must be valid.
+	// Options batch and retry as the Consumer does; MaxAckPending, AckWait,
+	// StreamTrimPercent, Durable and LagEvery are not used, although Options must be valid.
 	Options
 	// Since is the time of the first message to replay (its arrival in the stream).
 	Since time.Time
