@@ -24,7 +24,8 @@ require (
 	kohaku/testsupport/dbtest v0.0.0
 )
 
-// The tests load pkg's browser fixtures through pkg/normalize; pkg never imports schema.
+// The tests load pkg's browser fixtures through pkg/normalize, and go generate
+// (internal/addcolumns) reads normalize's column catalog; pkg never imports schema.
 require kohaku/pkg v0.0.0
 
 replace kohaku/pkg => ../pkg

@@ -29,6 +29,10 @@
 // envelope with many unknown members costs no more per member than a small one.
 //
 // The member lists (tables.go) are the single source of the tables: Columns and
-// ColumnTypes give the COPY column lists, and schema/0001_tables.sql is generated from
-// them (go test ./pkg/normalize -run TestSchemaSQLUpToDate -update).
+// ColumnTypes give the COPY column lists, and the schema follows them. Columns are in COPY
+// order, which is not the tables' column order: a member given a column after the first
+// release (such as totalEncodedBytesTarget) is listed where its dictionary has it, while
+// the table gets the column at its end. A member added here is kept in extra by every
+// database until its column exists: go generate ./schema writes the migration that adds
+// it, and a test of package schema fails until it is written (schema/doc.go).
 package normalize

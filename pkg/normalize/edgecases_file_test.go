@@ -3,9 +3,12 @@ package normalize
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
 	"os"
 	"testing"
 )
+
+var update = flag.Bool("update", false, "rewrite "+edgeCasesFile+" and "+numbersFile+" from the code")
 
 // edgeCasesFile holds the stats arrays of edgeCases, for the test in schema/ that copies
 // every edge case into the real tables and reads it back (that test needs PostgreSQL, which

@@ -35,8 +35,9 @@ func openPool(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	return pool, nil
 }
 
-// prepareDatabase creates the database when it does not exist and applies the schema
-// migrations. With keepTrying it waits, with backoff, while the database cannot be reached.
+// prepareDatabase creates the database when it does not exist, applies the schema
+// migrations and checks with requireSchema that the tables have every column the writer
+// stores. With keepTrying it waits, with backoff, while the database cannot be reached.
 func prepareDatabase(ctx context.Context, cfg Config, pool *pgxpool.Pool, keepTrying bool, log *slog.Logger) error {
 	opts := cfg.Timescale
 	opts.Logger = log
@@ -47,7 +48,10 @@ func prepareDatabase(ctx context.Context, cfg Config, pool *pgxpool.Pool, keepTr
 		if err == nil {
 			log.Info("database schema up to date", "database", pool.Config().ConnConfig.Database,
 				"applied", len(res.Applied), "timescaledb", res.TimescaleDB)
-			return nil
+			// Migrations that were recorded as applied are not applied again: a column
+			// dropped by hand since, or a newer release's migrations recorded by a
+			// restored backup's table, would still be missing.
+			return requireSchema(ctx, pool, keepTrying, log)
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -99,6 +103,34 @@ func createDatabase(ctx context.Context, cc *pgx.ConnConfig, log *slog.Logger) e
 	return nil
 }
 
+// requireSchema returns an error naming the tables and columns that the writer stores
+// rows in and the database lacks (a *store.SchemaError): with such a schema every COPY
+// would fail, and be retried without end, so the writer must not start. That happens when
+// KOHAKU_MIGRATE is off and the database is older than this writer. With keepTrying it
+// waits, with backoff, while the database cannot be reached.
+func requireSchema(ctx context.Context, pool *pgxpool.Pool, keepTrying bool, log *slog.Logger) error {
+	b := retry.Backoff{Min: 250 * time.Millisecond, Max: 5 * time.Second}
+	for attempt := 1; ; attempt++ {
+		err := store.CheckSchema(ctx, pool)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var schemaErr *store.SchemaError
+		if errors.As(err, &schemaErr) || !keepTrying || !store.Transient(err) {
+			return fmt.Errorf("check the database schema: %w", err)
+		}
+		if attempt == 1 {
+			log.Warn("database unavailable, retrying", "err", err)
+		}
+		if err := b.Wait(ctx); err != nil {
+			return err
+		}
+	}
+}
+
 // runMigrate is the migrate subcommand.
 func runMigrate(ctx context.Context, cfg Config, log *slog.Logger) error {
 	pool, err := openPool(ctx, cfg.DatabaseURL)
@@ -111,18 +143,22 @@ func runMigrate(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 // openStore opens the database of cfg for a one-shot command (replay, import), applies the
 // migrations first when KOHAKU_MIGRATE is on (such a command may be the first program to
-// see the database, or it may be a restored backup that lacks newer migrations), and
-// returns a store on it with metrics of its own, and the pool, which the caller closes.
+// see the database, or it may be a restored backup that lacks newer migrations), checks
+// either way that the tables have every column it stores (requireSchema), and returns a
+// store on it with metrics of its own, and the pool, which the caller closes.
 func openStore(ctx context.Context, cfg Config, log *slog.Logger) (*store.Store, *pgxpool.Pool, error) {
 	pool, err := openPool(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return nil, nil, err
 	}
 	if cfg.Migrate {
-		if err := prepareDatabase(ctx, cfg, pool, false, log); err != nil {
-			pool.Close()
-			return nil, nil, err
-		}
+		err = prepareDatabase(ctx, cfg, pool, false, log)
+	} else {
+		err = requireSchema(ctx, pool, false, log)
+	}
+	if err != nil {
+		pool.Close()
+		return nil, nil, err
 	}
 	return store.New(pool, log, prometheus.NewRegistry()), pool, nil
 }
