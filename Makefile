@@ -3,15 +3,22 @@ PKGS := ./pkg/... ./schema/... ./receiver/... ./writer/... ./tools/... ./testsup
 
 .PHONY: test check build bench run
 
-# The reliability suite (tools/reliability) runs on its own, verbosely, so that the one-line
-# summary of each scenario shows even when it passes; its full output shows when it fails.
+# The reliability suite (tools/reliability) runs on its own, after the rest, so that its
+# scenarios have the machine to themselves; the one-line summary of each scenario shows
+# even when it passes (testreport -show).
 RELIABILITY := ./tools/reliability/
 
-# test is what CI runs: formatting, vet, then every test with the race detector.
+# test is what CI runs: formatting, vet, then every test with the race detector. Both go
+# test runs report as JSON to tools/cmd/testreport, which prints what go test without -v
+# would, then every skipped test with its reason and a count of passed, failed and skipped.
 test: check
-	go test -race -count=1 -timeout 12m $$(go list $(PKGS) | grep -v /tools/reliability$$)
-	@out=$$(mktemp); go test -race -count=1 -timeout 10m -v $(RELIABILITY) >$$out 2>&1; rc=$$?; \
-	if [ $$rc -eq 0 ]; then grep -E '^(Test[^ ]*: summary:|ok )' $$out; else cat $$out; fi; rm -f $$out; exit $$rc
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	go build -o "$$tmp/testreport" ./tools/cmd/testreport || exit 1; \
+	{ go test -json -race -count=1 -timeout 12m $$(go list $(PKGS) | grep -v /tools/reliability$$) 2>&1; echo $$? >"$$tmp/unit"; \
+	  if [ "$$(cat "$$tmp/unit")" = 0 ]; then go test -json -race -count=1 -timeout 10m $(RELIABILITY) 2>&1; echo $$? >"$$tmp/reliability"; \
+	  else echo "reliability suite not run: the tests above failed"; echo 1 >"$$tmp/reliability"; fi; } \
+	| "$$tmp/testreport" -show '^Test[^ ]*: summary:'; rc=$$?; \
+	[ $$rc -eq 0 ] && [ "$$(cat "$$tmp/unit")" = 0 ] && [ "$$(cat "$$tmp/reliability")" = 0 ]
 
 check:
 	@unformatted=$$(gofmt -l pkg schema receiver writer tools testsupport); \

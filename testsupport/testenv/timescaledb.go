@@ -3,6 +3,7 @@ package testenv
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -19,7 +20,7 @@ func TimescaleDB(t testing.TB) string {
 	t.Helper()
 	u := os.Getenv("KOHAKU_TEST_TIMESCALEDB_URL")
 	if u == "" {
-		Unavailable(t, "TimescaleDB", fmt.Errorf("KOHAKU_TEST_TIMESCALEDB_URL is not set (start one with shared/tools/timescaledb/start.sh)"))
+		Unavailable(t, "TimescaleDB", errors.New("KOHAKU_TEST_TIMESCALEDB_URL is not set: .ci/run starts a TimescaleDB and sets it (README.md, Run the tests)"))
 	}
 	if err := timescaleHold.acquire(u); err != nil {
 		t.Fatalf("lock the TimescaleDB test server: %v", err)

@@ -18,10 +18,12 @@ type Server struct {
 }
 
 // Options configure Start. Listen is host:port (port 0 picks a free one); Dir holds
-// JetStream's files and survives restarts.
+// JetStream's files and survives restarts; Sync is when they are synced to disk (the zero
+// Sync is nats-server's default interval).
 type Options struct {
 	Listen string
 	Dir    string
+	Sync   Sync
 	// Name and Routes make the server a member of a JetStream cluster named Cluster whose
 	// route listener is ClusterListen.
 	Name          string
@@ -44,6 +46,9 @@ func Start(o Options) (*Server, error) {
 		StoreDir:   o.Dir,
 		NoSigs:     true,
 		NoLog:      true,
+		SyncAlways: o.Sync.Always,
+		// Zero leaves nats-server's default, as an absent sync_interval does.
+		SyncInterval: o.Sync.Interval,
 	}
 	if port == 0 {
 		opts.Port = server.RANDOM_PORT

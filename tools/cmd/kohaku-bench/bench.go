@@ -69,6 +69,7 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (err error) {
 		run  func(context.Context) error
 	}{
 		{"receiver", b.receiverPhase},
+		{"fsync", b.fsyncPhase},
 		{"writer", b.writerPhase},
 		{"end to end", b.endToEndPhase},
 	} {

@@ -9,12 +9,15 @@
 //     latter. Next to it, the receiver taking the stats webhook (connection.rtc on
 //     /stats-webhook) over HTTP/1.1 with as many requests in flight, as Sora 2025.1 and
 //     later send it.
-//  2. Writer: rows per second draining a stream pre-filled with distinct simulated
+//  2. Fsync: the receiver storing distinct bodies on a JetStream server that syncs every
+//     write to disk before its PubAck (sync_interval: always) against one with
+//     nats-server's default background sync, and the ratio of their rates.
+//  3. Writer: rows per second draining a stream pre-filled with distinct simulated
 //     messages, against pgx CopyFrom of the same rows into the same tables, in batches of
 //     the same size, one transaction each, on one connection.
-//  3. End to end: at half the highest sustained rate, the time from a request's send time
+//  4. End to end: at half the highest sustained rate, the time from a request's send time
 //     to its row being committed.
-//  4. Memory: peak RSS of the receiver and the writer in each phase.
+//  5. Memory: peak RSS of the receiver and the writer in each phase.
 //
 // It needs the local PostgreSQL (a fresh database is created and dropped) and h2load
 // (Debian package nghttp2-client); JetStream is the embedded server, in a child process,

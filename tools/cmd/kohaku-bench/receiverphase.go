@@ -75,7 +75,7 @@ func (b *bench) receiverPhase(ctx context.Context) error {
 		}
 		targets = append(targets, target{t.name, p, "http://" + addr + "/collector", bodyFile, false})
 	}
-	rp, addr, err := b.startReceiver()
+	rp, addr, err := b.startReceiver("kohaku-receiver", b.natsURL)
 	if err != nil {
 		return err
 	}
@@ -141,8 +141,9 @@ func (b *bench) receiverPhase(ctx context.Context) error {
 	return nil
 }
 
-// startReceiver starts kohaku-receiver on free loopback ports and waits until it is ready.
-func (b *bench) startReceiver() (*child, string, error) {
+// startReceiver starts kohaku-receiver, its log named name, on free loopback ports with the
+// NATS server at natsURL and waits until it is ready.
+func (b *bench) startReceiver(name, natsURL string) (*child, string, error) {
 	addr, err := proc.PickAddr()
 	if err != nil {
 		return nil, "", err
@@ -151,8 +152,8 @@ func (b *bench) startReceiver() (*child, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	p, err := b.start("kohaku-receiver", b.receiver, nil,
-		"KOHAKU_LISTEN="+addr, "KOHAKU_ADMIN_LISTEN="+admin, "KOHAKU_NATS_URL="+b.natsURL,
+	p, err := b.start(name, b.receiver, nil,
+		"KOHAKU_LISTEN="+addr, "KOHAKU_ADMIN_LISTEN="+admin, "KOHAKU_NATS_URL="+natsURL,
 		"KOHAKU_RECEIVER_ID=kohaku-bench", "KOHAKU_LOG_FORMAT=json", "KOHAKU_LOG_LEVEL=warn")
 	if err != nil {
 		return nil, "", err

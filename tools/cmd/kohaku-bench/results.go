@@ -18,6 +18,7 @@ type results struct {
 	Machine  machine         `json:"machine"`
 	Settings settings        `json:"settings"`
 	Receiver []receiverLevel `json:"receiver"`
+	Fsync    fsyncResult     `json:"fsync"`
 	Writer   writerResult    `json:"writer"`
 	EndToEnd endToEnd        `json:"end_to_end"`
 	Memory   []memory        `json:"memory"`
@@ -57,6 +58,22 @@ type receiverLevel struct {
 	// Receiver's (the exporter over h2c).
 	Webhook      loadResult `json:"webhook_http1"`
 	WebhookRatio float64    `json:"webhook_ratio"`
+}
+
+// fsyncResult is the fsync phase: the receiver storing distinct bodies on a JetStream server
+// that syncs before every PubAck (sync_interval: always) and on one with nats-server's
+// default background sync.
+type fsyncResult struct {
+	Workers int        `json:"workers"` // requests in flight
+	Default loadResult `json:"default"`
+	Always  loadResult `json:"always"`
+	Ratio   float64    `json:"ratio"` // always / default, requests per second
+}
+
+// summary is the phase's figure in one line.
+func (f fsyncResult) summary() string {
+	return fmt.Sprintf("fsync always vs default: %.0f req/s vs %.0f req/s, ratio %.2f (p99 %.1f ms vs %.1f ms, %d in flight)",
+		f.Always.PerSecond, f.Default.PerSecond, f.Ratio, f.Always.P99ms, f.Default.P99ms, f.Workers)
 }
 
 type writerResult struct {
@@ -212,6 +229,9 @@ func (r *results) table(w io.Writer) {
 			row("  failed webhook requests "+lv, fmt.Sprint(l.Webhook.Failed), "", "", "", "")
 		}
 	}
+	fs := r.Fsync
+	row("receiver fsync always req/s", f0(fs.Always.PerSecond), f0(fs.Default.PerSecond)+" default sync", f2(fs.Ratio), "", "")
+	row("receiver fsync always p50 / p99 ms", lat(fs.Always), lat(fs.Default)+" default sync", "", "", "")
 	wr := r.Writer
 	tg, met := verdict("writer rows/s / raw CopyFrom")
 	row("writer rows/s", f0(wr.WriterRowsPerSec), f0(wr.CopyRowsPerSec)+" CopyFrom", f2(wr.Ratio), tg, met)
@@ -244,7 +264,8 @@ func (r *results) table(w io.Writer) {
 			missed++
 		}
 	}
-	fmt.Fprintf(w, "\n%d of %d targets met\n", len(r.Targets)-missed, len(r.Targets))
+	fmt.Fprintf(w, "\n%s\n", r.Fsync.summary())
+	fmt.Fprintf(w, "%d of %d targets met\n", len(r.Targets)-missed, len(r.Targets))
 }
 
 func yesNo(ok bool) string {

@@ -29,6 +29,7 @@ import (
 	"kohaku/pkg/config"
 	"kohaku/pkg/logging"
 	"kohaku/schema"
+	"kohaku/writer/embedded"
 	"kohaku/writer/internal/ingest"
 )
 
@@ -48,6 +49,9 @@ type Config struct {
 	EmbeddedNATS       bool   `envconfig:"EMBEDDED_NATS" default:"false" desc:"run the JetStream server inside the writer (single machine); KOHAKU_NATS_URL is then not used"`
 	EmbeddedNATSListen string `envconfig:"EMBEDDED_NATS_LISTEN" default:"127.0.0.1:4222" desc:"client address of the embedded JetStream server"`
 	EmbeddedNATSDir    string `envconfig:"EMBEDDED_NATS_DIR" default:"kohaku-nats" desc:"directory of the embedded JetStream server's data"`
+	// A power loss of the one machine is what the single-machine mode must survive: see
+	// README.md, "Durability", for the measured cost.
+	EmbeddedNATSSync embedded.Sync `envconfig:"EMBEDDED_NATS_SYNC" default:"always" desc:"when the embedded JetStream server syncs stored messages to disk: always (before each acknowledgement, survives a power loss) or an interval such as 2m (nats-server's default; a power loss loses up to that much)"`
 
 	Timescale // KOHAKU_CHUNK_INTERVAL, KOHAKU_COMPRESS_AFTER, KOHAKU_RETAIN_FOR
 }

@@ -81,12 +81,18 @@ func runWriter(ctx context.Context, cfg Config, log *slog.Logger) error {
 	defer pool.Close()
 	if cfg.Migrate {
 		rd.set("migrating the database")
-		if err := prepareDatabase(ctx, cfg, pool, true, log); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
+		err = prepareDatabase(ctx, cfg, pool, true, log)
+	} else {
+		// The tables are still checked: a schema behind this writer stops it with the
+		// missing columns named, instead of failing every COPY forever.
+		rd.set("checking the database schema")
+		err = requireSchema(ctx, pool, true, log)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
 		}
+		return err
 	}
 	if cfg.ManageStream {
 		rd.set("creating the stream")
@@ -146,10 +152,10 @@ func startEmbedded(cfg Config, log *slog.Logger) (*embedded.Server, error) {
 			cfg.EmbeddedNATSListen, cfg.EmbeddedNATSListen, err)
 	}
 	l.Close()
-	ns, err := embedded.Start(embedded.Options{Listen: cfg.EmbeddedNATSListen, Dir: cfg.EmbeddedNATSDir})
+	ns, err := embedded.Start(embedded.Options{Listen: cfg.EmbeddedNATSListen, Dir: cfg.EmbeddedNATSDir, Sync: cfg.EmbeddedNATSSync})
 	if err != nil {
 		return nil, err
 	}
-	log.Info("embedded JetStream server running", "url", ns.URL(), "dir", cfg.EmbeddedNATSDir)
+	log.Info("embedded JetStream server running", "url", ns.URL(), "dir", cfg.EmbeddedNATSDir, "sync", cfg.EmbeddedNATSSync.String())
 	return ns, nil
 }
