@@ -16,7 +16,14 @@
 //
 // Every connection starts from a real Chromium capture (the project's fixtures) and evolves
 // like a call: counters grow at a bitrate of its own, gauges wander, packets are sometimes
-// lost. A progress line goes to stderr every second. The exit status is 1 when any request
+// lost. --impair injects trouble into the first --impair-connections connections (all by
+// default) on a plan of time windows, and --steady (implied by --impair) keeps the network
+// of every connection free of any other trouble, so that an analysis of the stored stats
+// can be checked against the plan:
+//
+//	sora-sim --connections 6 --impair-connections 3 --impair 'loss=10%@60s-90s,freeze@120s,rtt=600ms@150s-170s,relay,cpu@200s-230s'
+//
+// A progress line goes to stderr every second. The exit status is 1 when any request
 // did not get a 204, 2 for bad flags.
 //
 //	sora-sim --connections 200 --interval 5s --duration 1m
@@ -52,11 +59,14 @@ type config struct {
 	seed        uint64
 	erlangVM    bool
 	client      sim.ClientOptions
+	impair      sim.Impairments
+	impaired    int  // how many connections, the first ones, follow impair; 0 for all
+	steady      bool // a good network without random trouble
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var c config
-	var feed, basicAuth string
+	var feed, basicAuth, impair string
 	fs := flag.NewFlagSet("sora-sim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&feed, "feed", string(sim.FeedWebhook), "what Sora sends: webhook (the stats webhook of Sora 2025.1 and later: connection.rtc over HTTP/1.1) or exporter (the stats exporter of older Sora: connection.user-agent and node.erlang-vm over HTTP/2)")
@@ -75,6 +85,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.client.CertFile, "cert", "", "PEM client certificate for mutual TLS (https only; with --key)")
 	fs.StringVar(&c.client.KeyFile, "key", "", "PEM private key of --cert")
 	fs.BoolVar(&c.client.Insecure, "insecure", false, "do not verify the collector's certificate (https only; for tests)")
+	fs.StringVar(&impair, "impair", "", "plan of trouble to inject, as 'loss=10%@60s-90s,freeze@120s,rtt=600ms@150s-170s,relay,cpu@200s-230s' (see below)")
+	fs.IntVar(&c.impaired, "impair-connections", 0, "how many connections follow --impair: the first N (sora-sim-client-00001 to N), always sendrecv; 0: all")
+	fs.BoolVar(&c.steady, "steady", false, "give every connection a good, steady network (no random loss, congestion or frame size changes, RTT under 50 ms, jitter under 10 ms); on by default with --impair")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: sora-sim [flags]
 
@@ -88,6 +101,7 @@ progress line every second to stderr; exits 1 if any request did not get a 204.
 Flags:
 `)
 		fs.PrintDefaults()
+		fmt.Fprint(fs.Output(), impairUsage)
 	}
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -114,6 +128,20 @@ Flags:
 		if c.client.BasicAuthUser, c.client.BasicAuthPassword, err = sim.ParseBasicAuth(basicAuth); err != nil {
 			return c, fmt.Errorf("--basic-auth: %w", err)
 		}
+	}
+	if c.impair, err = sim.ParseImpairments(impair); err != nil {
+		return c, fmt.Errorf("--impair: %w", err)
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if len(c.impair) > 0 && !set["steady"] {
+		c.steady = true
+	}
+	switch {
+	case set["impair-connections"] && len(c.impair) == 0:
+		return c, errors.New("--impair-connections: no --impair plan to follow")
+	case c.impaired < 0 || c.impaired > c.connections:
+		return c, fmt.Errorf("--impair-connections must be between 0 (all) and --connections %d, got %d", c.connections, c.impaired)
 	}
 	switch {
 	case c.connections < 1:
@@ -166,7 +194,8 @@ func run(ctx context.Context, cfg config, out io.Writer) (sim.Totals, error) {
 	if seed == 0 {
 		seed = uint64(time.Now().UnixNano())
 	}
-	conns, err := sim.NewConnections(tmpl, sim.Options{Connections: cfg.connections, Channels: cfg.channels, Seed: seed}, time.Now())
+	conns, err := sim.NewConnections(tmpl, sim.Options{Connections: cfg.connections, Channels: cfg.channels, Seed: seed,
+		Steady: cfg.steady, Impair: cfg.impair, Impaired: cfg.impaired}, time.Now())
 	if err != nil {
 		return sim.Totals{}, err
 	}
@@ -192,6 +221,14 @@ func run(ctx context.Context, cfg config, out io.Writer) (sim.Totals, error) {
 	}
 	fmt.Fprintf(out, "sora-sim: %d connections in %d channels, a report each every %s, to %s (%s; seed %d)\n",
 		cfg.connections, min(cfg.channels, cfg.connections), cfg.interval, cfg.url, what, seed)
+	if len(cfg.impair) > 0 {
+		n := cfg.impaired
+		if n == 0 {
+			n = cfg.connections
+		}
+		fmt.Fprintf(out, "sora-sim: impairing sora-sim-client-00001 to %s: %s (steady network: %t)\n",
+			conns[n-1].ClientID, cfg.impair, cfg.steady)
+	}
 
 	s := sim.NewSender(client, cfg.feed, cfg.url, cfg.concurrency)
 	done := make(chan error, 1)
@@ -243,3 +280,27 @@ func progress(t, prev sim.Totals, elapsed, since time.Duration) string {
 	}
 	return b.String()
 }
+
+// impairUsage explains the --impair plan after the flags.
+const impairUsage = `
+--impair plan: impairments separated by commas, each kind[=value][@window]:
+  loss=P%         P% of the packets sent to us lost (inbound-rtp packetsLost, nackCount);
+                  P = lost / (lost + received), 0 < P < 100
+  remoteloss=P%   P% of our packets lost as the remote side reports it (remote-inbound-rtp
+                  packetsLost = P% of packetsSent, fractionLost = P/100, outbound nackCount)
+  freeze          received video frozen: framesDecoded/framesReceived stop, framesPerSecond 0,
+                  totalFreezesDuration grows, freezeCount +1, pliCount +1 and +1 a second
+  rtt=D           round-trip time D (candidate-pair currentRoundTripTime, remote roundTripTime)
+  jitter=D        inbound-rtp jitter D
+  conceal=P%      concealedSamples grow by P% of totalSamplesReceived, concealmentEvents +1
+  cpu, bandwidth  outbound video qualityLimitationReason and qualityLimitationDurations
+  stop            media stopped: inbound-rtp and outbound-rtp counters stop, active stays true
+  relay, tcp      local candidate of the candidate pairs of candidateType relay, protocol tcp
+  ice=S, dtls=S   transport iceState (new, checking, disconnected, failed, closed) or
+                  dtlsState (new, connecting, closed, failed)
+  gap             no reports sent
+Windows: @T1-T2 is [T1, T2), @T1- runs to the end, none is the whole run (not for gap);
+freeze@T is a one-second freeze [T, T+1s). T is a Go duration (90s, 1m30s) from the
+connection's first report. Counters change by the part of each reporting step inside the
+window; gauges and states hold in the reports at T1 <= t < T2.
+`

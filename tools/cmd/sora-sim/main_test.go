@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -51,6 +52,18 @@ func TestParseFlags(t *testing.T) {
 		{"negative duration", []string{"--duration", "-1s"}, nil, "--duration"},
 		{"no concurrency", []string{"--concurrency", "0"}, nil, "--concurrency"},
 		{"stray argument", []string{"extra"}, nil, "unexpected"},
+		{"no impairment: a network with random trouble", nil, func(c config) bool { return c.impair == nil && !c.steady }, ""},
+		{"impairment plan on the first two connections, steady network implied",
+			[]string{"--connections", "5", "--impair", "loss=10%@60s-90s,relay", "--impair-connections", "2"}, func(c config) bool {
+				return c.impair.String() == "loss=10%@1m0s-1m30s,relay" && c.impaired == 2 && c.steady
+			}, ""},
+		{"impairments over random trouble", []string{"--impair", "relay", "--steady=false"}, func(c config) bool {
+			return len(c.impair) == 1 && !c.steady
+		}, ""},
+		{"steady network without impairments", []string{"--steady"}, func(c config) bool { return c.impair == nil && c.steady }, ""},
+		{"bad impairment plan", []string{"--impair", "loss=10"}, nil, "--impair: sim: impairment"},
+		{"impaired connections without a plan", []string{"--impair-connections", "2"}, nil, "no --impair plan"},
+		{"more impaired connections than connections", []string{"--connections", "2", "--impair", "relay", "--impair-connections", "3"}, nil, "--impair-connections"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -183,5 +196,81 @@ func TestProgressLine(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("progress line %q lacks %q", got, want)
 		}
+	}
+}
+
+// TestRunImpairsTheFirstConnections runs sora-sim with --impair on one of two connections:
+// the reports of the first show the planned trouble in its windows, those of the second
+// none of it.
+func TestRunImpairsTheFirstConnections(t *testing.T) {
+	type report struct {
+		ClientID  string           `json:"client_id"`
+		Timestamp time.Time        `json:"timestamp"`
+		Stats     []map[string]any `json:"stats"`
+	}
+	reports := make(chan report, 1000)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var rep report
+		if err := json.Unmarshal(body, &rep); err != nil {
+			t.Errorf("report is not JSON: %v", err)
+		}
+		select {
+		case reports <- rep:
+		default:
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	cfg, err := parseFlags([]string{"--url", srv.URL + "/stats-webhook", "--connections", "2", "--interval", "100ms",
+		"--duration", "1100ms", "--seed", "3", "--impair", "relay,rtt=600ms@300ms-,gap@500ms-800ms", "--impair-connections", "1"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if _, err := run(t.Context(), cfg, &out); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if !strings.Contains(out.String(), "impairing sora-sim-client-00001 to sora-sim-client-00001: relay,rtt=600ms@300ms-,gap@500ms-800ms") {
+		t.Errorf("the output does not name the plan and the impaired connections:\n%s", out.String())
+	}
+	close(reports)
+	var all []report
+	origin := map[string]time.Time{} // each connection's first report
+	for r := range reports {
+		if o, ok := origin[r.ClientID]; !ok || r.Timestamp.Before(o) {
+			origin[r.ClientID] = r.Timestamp
+		}
+		all = append(all, r)
+	}
+	seen := map[string]int{}
+	for _, r := range all {
+		offset := r.Timestamp.Sub(origin[r.ClientID])
+		impaired := r.ClientID == "sora-sim-client-00001"
+		seen[r.ClientID]++
+		if impaired && offset >= 500*time.Millisecond && offset < 800*time.Millisecond {
+			t.Errorf("%s sent a report at %s, in its gap", r.ClientID, offset)
+		}
+		byID := map[string]map[string]any{}
+		for _, s := range r.Stats {
+			byID[s["id"].(string)] = s
+		}
+		for _, s := range r.Stats {
+			if s["type"] != "transport" {
+				continue
+			}
+			pair := byID[s["selectedCandidatePairId"].(string)]
+			local := byID[pair["localCandidateId"].(string)]
+			if relay := local["candidateType"] == "relay"; relay != impaired {
+				t.Errorf("%s at %s: local candidate %v, want relay only on the impaired connection", r.ClientID, offset, local["candidateType"])
+			}
+			rtt := pair["currentRoundTripTime"].(float64)
+			if want := impaired && offset >= 300*time.Millisecond; (rtt == 0.6) != want {
+				t.Errorf("%s at %s: currentRoundTripTime %v, want 0.6 %t", r.ClientID, offset, rtt, want)
+			}
+		}
+	}
+	if seen["sora-sim-client-00001"] < 4 || seen["sora-sim-client-00002"] <= seen["sora-sim-client-00001"] {
+		t.Errorf("reports by connection %v: want several of each, fewer of the one with a gap", seen)
 	}
 }

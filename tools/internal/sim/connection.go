@@ -17,6 +17,16 @@ type Options struct {
 	Connections int    // how many connections
 	Channels    int    // connections are spread round-robin over this many channels
 	Seed        uint64 // the same seed gives the same connections and reports
+
+	// Steady gives every connection a good, steady network: no packet loss, no bursts of
+	// congestion, no changes of frame size, a round-trip time under 50 ms and a jitter
+	// under 10 ms, so that the only trouble in the reports is what Impair plans.
+	Steady bool
+	// Impair is the plan of trouble that the first Impaired connections follow (all of
+	// them when Impaired is 0); those connections are sendrecv, so that they have every
+	// stats element that an impairment shapes. The plan must not change afterwards.
+	Impair   Impairments
+	Impaired int
 }
 
 // Connection is one simulated client connection of a Sora channel. Its Report method
@@ -31,6 +41,14 @@ type Connection struct {
 	values   []float64 // current value of every counter and gauge, by slot
 	rng      *rand.Rand
 	last     time.Time // when the previous report was made; zero before the first
+	origin   time.Time // what the plan's offsets count from; zero before the first report
+
+	// The plan, nil for a clean connection, and what it does to the current step.
+	plan      Impairments
+	shape     *shape
+	overrides map[*member][]byte // constants written differently in the current report
+	paired    map[string]bool    // ids of the local candidates of candidate pairs
+	steady    bool               // Options.Steady
 
 	// What makes this connection differ from the template and from the others.
 	bitrate    float64 // multiplies the rate of byte and packet counters
@@ -51,7 +69,8 @@ var resolutions = [...]float64{0.5, 1, 1.5, 2}
 // NewConnections returns o.Connections connections derived from t. Each has its own
 // connection_id, client_id, bitrate, frame size, round-trip time and loss; connections of a
 // channel share its session_id. Most are sendrecv, about one in ten sendonly and one in
-// ten recvonly, reporting only the stats that their direction has.
+// ten recvonly, reporting only the stats that their direction has. The first o.Impaired
+// connections (all when it is 0) follow the plan o.Impair.
 func NewConnections(t *Template, o Options, start time.Time) ([]*Connection, error) {
 	if o.Connections < 1 {
 		return nil, fmt.Errorf("sim: connections must be at least 1, got %d", o.Connections)
@@ -61,6 +80,20 @@ func NewConnections(t *Template, o Options, start time.Time) ([]*Connection, err
 	}
 	if t == nil {
 		return nil, errors.New("sim: no template")
+	}
+	if o.Impaired < 0 || o.Impaired > o.Connections {
+		return nil, fmt.Errorf("sim: impaired connections must be between 0 (all) and %d, got %d", o.Connections, o.Impaired)
+	}
+	if err := o.Impair.Validate(); err != nil {
+		return nil, err
+	}
+	impaired := o.Impaired
+	if impaired == 0 || len(o.Impair) == 0 {
+		impaired = o.Connections
+	}
+	var paired map[string]bool
+	if len(o.Impair) > 0 {
+		paired = t.pairedCandidates()
 	}
 	rng := rand.New(rand.NewPCG(o.Seed, 0x6368616e))
 	sessions := make([]string, min(o.Channels, o.Connections))
@@ -78,6 +111,10 @@ func NewConnections(t *Template, o Options, start time.Time) ([]*Connection, err
 			t:            t,
 			rng:          rand.New(rand.NewPCG(o.Seed, uint64(i)+1)),
 			values:       make([]float64, t.slots),
+			steady:       o.Steady,
+		}
+		if len(o.Impair) > 0 && i < impaired {
+			c.plan, c.overrides, c.paired = o.Impair, map[*member][]byte{}, paired
 		}
 		c.personalize()
 		conns[i] = c
@@ -96,12 +133,20 @@ func (c *Connection) personalize() {
 	default:
 		c.Role = "sendrecv"
 	}
+	if c.plan != nil {
+		c.Role = "sendrecv"
+	}
 	c.bitrate = 0.5 + 1.5*r.Float64()
 	c.resolution = r.IntN(len(resolutions))
 	c.rtt = 0.005 + 0.145*r.Float64()*r.Float64() // most calls are near, a few far
 	c.jitter = 1 + 19*r.Float64()*r.Float64()
 	if r.Float64() < 0.4 {
 		c.loss = 0.02 * r.Float64()
+	}
+	if c.steady { // the same draws, squeezed into a good network
+		c.rtt = 0.005 + (c.rtt-0.005)*0.035/0.145 // at most 40 ms
+		c.jitter = 1 + (c.jitter-1)*2/19
+		c.loss = 0
 	}
 	c.elements = c.t.elementsFor(c.Role)
 	for _, ei := range c.elements {
@@ -166,12 +211,17 @@ func (c *Connection) Webhook(now time.Time) []byte {
 
 // advanceTo advances the state to now; a time before the last report's is a step of 0.
 func (c *Connection) advanceTo(now time.Time) {
+	to := c.offset(now)
 	dt := 0.0
 	if !c.last.IsZero() {
 		dt = max(now.Sub(c.last).Seconds(), 0)
 	}
 	if now.After(c.last) {
 		c.last = now
+	}
+	c.shape = nil
+	if c.plan != nil {
+		c.shape = newShape(c.plan, to-dt, to)
 	}
 	c.step(dt)
 }
@@ -182,13 +232,18 @@ func (c *Connection) step(dt float64) {
 	c.rttNow = c.rtt * (0.85 + 0.3*r.Float64())
 	c.jitterNow = c.jitter * (0.7 + 0.6*r.Float64())
 	c.lossNow = c.loss * r.Float64() * 2
-	if r.Float64() < 0.03 { // a burst of congestion: loss, queueing delay and jitter
+	if r.Float64() < 0.03 && !c.steady { // a burst of congestion: loss, queueing delay and jitter
 		c.lossNow += 0.05 + 0.1*r.Float64()
 		c.rttNow *= 2
 		c.jitterNow *= 3
 	}
-	if r.Float64() < 0.01 {
+	if r.Float64() < 0.01 && !c.steady {
 		c.resolution = max(0, min(len(resolutions)-1, c.resolution+2*r.IntN(2)-1))
+	}
+	if c.shape != nil {
+		if i := c.shape.now(ImpairRTT); i != nil {
+			c.rttNow = i.Delay.Seconds() // before advance: totalRoundTripTime follows it
+		}
 	}
 	for _, ei := range c.elements {
 		e := &c.t.elements[ei]
@@ -200,6 +255,9 @@ func (c *Connection) step(dt float64) {
 	for _, ei := range c.elements {
 		c.lose(ei)
 	}
+	if c.shape != nil {
+		c.impair(c.shape)
+	}
 }
 
 // advance moves the counters and gauges of ms by dt seconds.
@@ -210,7 +268,7 @@ func (c *Connection) advance(e *element, ms []member, dt, noise float64) {
 		case record:
 			c.advance(e, m.members, dt, noise)
 		case counter:
-			inc := m.rate * dt
+			inc := m.rate * c.shape.growth(e, m, dt)
 			if followsBitrate(m.name) {
 				inc *= c.bitrate * noise
 			}
@@ -265,6 +323,7 @@ func (c *Connection) lose(ei int) {
 		return
 	}
 	lost := min(math.Floor(sent*c.lossNow+c.rng.Float64()), sent) // rounds at random, keeping the mean
+	lost += c.shape.impairedLoss(e, sent)
 	if e.lost >= 0 {
 		c.values[e.lost] += lost
 	}

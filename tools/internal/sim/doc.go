@@ -12,4 +12,11 @@
 // around per-connection values, and occasional packet loss feeds packetsLost, nackCount and
 // fractionLost. Sender posts the reports of one Feed, HTTP/1.1 or HTTP/2, over cleartext or
 // TLS, optionally with HTTP Basic authentication, and counts the answers.
+//
+// Impairments is a plan of trouble in time windows (packet loss, freezes, high round-trip
+// time or jitter, concealment, quality limitation, stopped media, a relayed or TCP
+// transport, ICE or DTLS states, missing reports) that some connections follow, each
+// impairment changing only the members of its own kind of issue; Options.Steady gives the
+// others a network without trouble, so that an analysis of the stored reports can be
+// checked against the plan (impairments.go says which reports show what).
 package sim

@@ -115,6 +115,10 @@ func (c *Connection) appendObject(b []byte, ms []member, nowMs float64) []byte {
 			// elements lag behind, last-packet times slightly precede the report.
 			b = appendNumber(b, nowMs-(c.t.at-m.value), m.integer)
 		default:
+			if v, ok := c.overrides[m]; ok {
+				b = append(b, v...) // an impairment's state
+				break
+			}
 			b = append(b, m.raw...)
 		}
 	}

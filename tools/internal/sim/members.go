@@ -37,9 +37,28 @@ var gauges = map[string]gaugeRule{
 	"echoReturnLossEnhancement": steady,
 }
 
-// lossCounters are counters that packet loss drives, even when the capture (on a loopback
-// network) never saw them move.
-var lossCounters = map[string]bool{"packetsLost": true, "nackCount": true}
+// drivenCounters are counters that packet loss or an impairment (impair.go) drives, even
+// when the capture (on a loopback network, without trouble) never saw them move, with how
+// they are written.
+var drivenCounters = map[string]counterUnit{
+	"packetsLost":          units,
+	"nackCount":            units,
+	"pliCount":             units,
+	"freezeCount":          units,
+	"concealedSamples":     units,
+	"concealmentEvents":    units,
+	"totalFreezesDuration": seconds,
+	"cpu":                  seconds, // qualityLimitationDurations
+	"bandwidth":            seconds, // qualityLimitationDurations
+}
+
+// counterUnit says whether a driven counter counts whole units or seconds.
+type counterUnit uint8
+
+const (
+	units   counterUnit = iota + 1 // written as an integer
+	seconds                        // written with its fraction, even when captured as 0
+)
 
 // isClock reports whether a member holds a time in milliseconds since the epoch.
 func isClock(name string) bool {
@@ -51,4 +70,16 @@ func isClock(name string) bool {
 func followsBitrate(name string) bool {
 	lower := strings.ToLower(name)
 	return name != "packetsLost" && (strings.Contains(lower, "bytes") || strings.Contains(lower, "packets"))
+}
+
+// followsFrames reports whether a counter of a video receiver grows only while frames are
+// decoded, so that it stops during a freeze.
+func followsFrames(name string) bool {
+	switch name {
+	case "qpSum", "totalDecodeTime", "totalAssemblyTime", "totalProcessingDelay", "totalInterFrameDelay",
+		"totalSquaredInterFrameDelay", "jitterBufferDelay", "jitterBufferTargetDelay",
+		"jitterBufferMinimumDelay", "jitterBufferEmittedCount":
+		return true
+	}
+	return strings.Contains(strings.ToLower(name), "frames")
 }

@@ -62,9 +62,10 @@ type job struct {
 // (a node is an error there), connection.user-agent and node.erlang-vm on the exporter
 // feed. Like Sora, it spreads the connections' reports evenly over the interval rather
 // than sending them in bursts. When the collector is slower than the schedule, reports
-// wait for a free request slot, so the achieved rate shows its capacity. Run returns once
-// the requests in flight have ended; they are not cancelled by ctx, only bounded by the
-// client's timeout.
+// wait for a free request slot, so the achieved rate shows its capacity. A connection's
+// report is not sent while a gap of its plan holds it back (Connection.Silent). Run
+// returns once the requests in flight have ended; they are not cancelled by ctx, only
+// bounded by the client's timeout.
 func (s *Sender) Run(ctx context.Context, conns []*Connection, node *Node, interval time.Duration) error {
 	if interval <= 0 {
 		return fmt.Errorf("sim: interval must be positive, got %s", interval)
@@ -111,13 +112,15 @@ func (s *Sender) Run(ctx context.Context, conns []*Connection, node *Node, inter
 				}
 			}
 			var j job
-			switch c := i - (reports - len(conns)); {
+			switch c, now := i-(reports-len(conns)), time.Now(); {
 			case c < 0:
-				j = job{typ: sora.TypeErlangVM, body: node.Report(time.Now())}
+				j = job{typ: sora.TypeErlangVM, body: node.Report(now)}
+			case conns[c].Silent(now):
+				continue // a gap of its plan
 			case s.feed == FeedWebhook:
-				j = job{typ: sora.TypeConnectionRTC, body: conns[c].Webhook(time.Now())}
+				j = job{typ: sora.TypeConnectionRTC, body: conns[c].Webhook(now)}
 			default:
-				j = job{typ: sora.TypeUserAgent, body: conns[c].Report(time.Now())}
+				j = job{typ: sora.TypeUserAgent, body: conns[c].Report(now)}
 			}
 			select {
 			case <-ctx.Done():

@@ -40,6 +40,7 @@ type element struct {
 	localID  string // remote-inbound-rtp: the outbound-rtp it reports on
 	local    int    // index of that outbound-rtp in the template, or -1
 	codecID  string
+	media    string  // the kind member of RTP elements: audio or video
 	packets  int     // packetsReceived (inbound) or packetsSent (outbound)
 	lost     int     // packetsLost
 	nack     int     // nackCount
@@ -258,8 +259,11 @@ func classify(ms []member, next int) int {
 			case followRTT, followJitter, followLoss, level:
 				m.integer = false // a captured 0 must not make a fraction whole
 			}
-		case m.rate > 0 || lossCounters[m.name]:
+		case m.rate > 0 || drivenCounters[m.name] != 0:
 			m.kind = counter
+			if drivenCounters[m.name] == seconds {
+				m.integer = false
+			}
 		}
 		if m.kind == counter || m.kind == gauge {
 			m.slot = next
@@ -285,4 +289,5 @@ func (e *element) index() {
 	}
 	_ = json.Unmarshal(find(e.members, "localId").raw, &e.localID)
 	_ = json.Unmarshal(find(e.members, "codecId").raw, &e.codecID)
+	_ = json.Unmarshal(find(e.members, "kind").raw, &e.media)
 }
