@@ -43,6 +43,8 @@ import (
 type Config struct {
 	Listen      string `default:":5890" desc:"address of the stats webhook and /collector (h2c and HTTP/1.1, or h2 and HTTP/1.1 over TLS)"`
 	AdminListen string `split_words:"true" default:":5891" desc:"address of /healthz, /readyz and /metrics"`
+	// Pprof serves Go's profiles on the admin address (admin.WithPprof).
+	Pprof bool `default:"false" desc:"serve Go's runtime profiles under /debug/pprof/ on the admin address (CPU profiles and traces of up to 60s)"`
 
 	TLSCertFile string `envconfig:"TLS_CERT_FILE" default:"" desc:"PEM certificate chain; with the key file, serves h2 over TLS instead of h2c"`
 	TLSKeyFile  string `envconfig:"TLS_KEY_FILE" default:"" desc:"PEM private key of the certificate"`
@@ -244,7 +246,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	so.MaxHeaderBytes = 64 << 10
 	srv := collector.NewServer(h, so, log)
-	adm := admin.Server(cfg.AdminListen, reg, h.Ready)
+	adm := admin.Server(cfg.AdminListen, reg, h.Ready, admin.WithPprof(cfg.Pprof))
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
