@@ -32,8 +32,9 @@ SELECT
     CASE WHEN c.interval_ms > 0 THEN 1000 * c.packets_sent / c.interval_ms END AS packets_per_second,
     r.packets_lost,
     -- The remote's reports lag the local counters by up to a report interval, so the ratio
-    -- is capped at 100.
-    least(100, 100 * r.packets_lost::double precision / NULLIF(c.packets_sent, 0)) AS loss_percent,
+    -- is capped at 100; not with least(), which ignores a NULL and would make it 100.
+    CASE WHEN r.packets_lost > c.packets_sent THEN 100
+        ELSE 100 * r.packets_lost::double precision / NULLIF(c.packets_sent, 0) END AS loss_percent,
     r.jitter,
     r.round_trip_time,
     c.frames_per_second,

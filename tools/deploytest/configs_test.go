@@ -18,7 +18,7 @@ import (
 // server's max payload must not lower.
 const receiverMaxBody = 4 << 20
 
-func readYAML(t *testing.T, rel string, v any) {
+func readYAML(t testing.TB, rel string, v any) {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(root, rel))
 	if err != nil {

@@ -20,12 +20,13 @@ import (
 // wantDashboards are the dashboard files and their stable uids, which links and
 // bookmarks use.
 var wantDashboards = map[string]string{
-	"connections.json": "kohaku-connections",
-	"connection.json":  "kohaku-connection",
-	"pipeline.json":    "kohaku-pipeline",
+	"call-quality.json": "kohaku-call-quality",
+	"connections.json":  "kohaku-connections",
+	"connection.json":   "kohaku-connection",
+	"pipeline.json":     "kohaku-pipeline",
 }
 
-func TestDashboardsAreTheThreeWithStableUIDs(t *testing.T) {
+func TestDashboardsAreTheFourWithStableUIDs(t *testing.T) {
 	got := map[string]string{}
 	for _, d := range loadDashboards(t) {
 		got[d.file] = d.UID
@@ -207,7 +208,7 @@ func TestDashboardSQLQueriesReturnRows(t *testing.T) {
 }
 
 // postgresMinInterval is the PostgreSQL data source's minimum interval (timeInterval).
-func postgresMinInterval(t *testing.T) time.Duration {
+func postgresMinInterval(t testing.TB) time.Duration {
 	t.Helper()
 	var cfg struct {
 		Datasources []struct {
@@ -251,7 +252,7 @@ func (m valueMode) String() string {
 // resolveVariables gives every template variable of d a value, in order, as Grafana does
 // when it loads the dashboard: a query variable's options come from running its query
 // (which must return rows) with the variables before it.
-func resolveVariables(t *testing.T, conn *pgx.Conn, qc queryContext, d grafanaDashboard, mode valueMode) queryContext {
+func resolveVariables(t testing.TB, conn *pgx.Conn, qc queryContext, d grafanaDashboard, mode valueMode) queryContext {
 	t.Helper()
 	qc.vars = map[string]variableValue{}
 	for _, v := range d.Templating.List {
@@ -299,7 +300,7 @@ type queryResult struct {
 // runPanelQuery expands sql for qc and runs it as Grafana's PostgreSQL data source does
 // (simple protocol, no parameters). It fails the test when the query fails or returns no
 // row.
-func runPanelQuery(t *testing.T, conn *pgx.Conn, qc queryContext, sql string) queryResult {
+func runPanelQuery(t testing.TB, conn *pgx.Conn, qc queryContext, sql string) queryResult {
 	t.Helper()
 	if strings.TrimSpace(sql) == "" {
 		t.Fatal("empty query")
@@ -337,7 +338,7 @@ func runPanelQuery(t *testing.T, conn *pgx.Conn, qc queryContext, sql string) qu
 // type that its PostgreSQL driver decodes; for time series a time column in ascending
 // order (Grafana's conversion of long to wide frames requires it) and numeric values,
 // each column with at least one value.
-func checkShape(t *testing.T, res queryResult, format string) {
+func checkShape(t testing.TB, res queryResult, format string) {
 	t.Helper()
 	types := pgtype.NewMap()
 	for i, oid := range res.oids {

@@ -25,6 +25,17 @@ type grafanaDashboard struct {
 	Links []struct {
 		URL string `json:"url"`
 	} `json:"links"`
+	Annotations struct {
+		List []grafanaAnnotation `json:"list"`
+	} `json:"annotations"`
+}
+
+// grafanaAnnotation is an annotation query of a dashboard; Grafana's built-in one has no
+// target.
+type grafanaAnnotation struct {
+	Name       string         `json:"name"`
+	Datasource *grafanaDSRef  `json:"datasource"`
+	Target     *grafanaTarget `json:"target"`
 }
 
 // grafanaPanel is a panel; a row keeps its panels in Panels while collapsed.
@@ -128,10 +139,18 @@ func (d grafanaDashboard) allPanels() []grafanaPanel {
 	return out
 }
 
-// targets returns every target of every panel of d. A target without a data source of its
-// own uses its panel's, as in Grafana.
+// targets returns every target of every panel of d, and its annotation queries. A target
+// without a data source of its own uses its panel's, as in Grafana.
 func (d grafanaDashboard) targets() []panelTarget {
 	var out []panelTarget
+	// An annotation query is run like a panel's, as a panel of type "annotation".
+	for _, a := range d.Annotations.List {
+		if a.Target == nil || a.Datasource == nil {
+			continue
+		}
+		p := grafanaPanel{Type: "annotation", Title: a.Name, Datasource: a.Datasource}
+		out = append(out, panelTarget{panel: p, target: *a.Target, ds: *a.Datasource})
+	}
 	for _, p := range d.allPanels() {
 		for _, t := range p.Targets {
 			pt := panelTarget{panel: p, target: t}
@@ -156,11 +175,23 @@ func (d grafanaDashboard) variable(name string) (grafanaVariable, bool) {
 	return d.Templating.List[i], true
 }
 
+// dashboardByUID returns the dashboard whose uid is uid.
+func dashboardByUID(t testing.TB, uid string) grafanaDashboard {
+	t.Helper()
+	for _, d := range loadDashboards(t) {
+		if d.UID == uid {
+			return d
+		}
+	}
+	t.Fatalf("no dashboard %s", uid)
+	return grafanaDashboard{}
+}
+
 // dashboardsDir holds the dashboards that Grafana's provisioning loads.
 const dashboardsDir = "deploy/grafana/dashboards"
 
 // loadDashboards parses every JSON file of deploy/grafana/dashboards.
-func loadDashboards(t *testing.T) []grafanaDashboard {
+func loadDashboards(t testing.TB) []grafanaDashboard {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join(root, dashboardsDir, "*.json"))
 	if err != nil {

@@ -83,6 +83,8 @@ func TestArguments(t *testing.T) {
 		{"replay backwards", []string{"replay", "--since", "2025-01-02T00:00:00Z", "--until", "2025-01-01T00:00:00Z"}, "before --since"},
 		{"stray argument", []string{"run", "now"}, "unexpected arguments"},
 		{"import without a file", []string{"import"}, "no FILE to import"},
+		{"analyze without since", []string{"analyze"}, "--since is required"},
+		{"analyze backwards", []string{"analyze", "--since", "1h", "--until", "2h"}, "before --since"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -51,5 +51,5 @@ func importFiles(ctx context.Context, cfg Config, files []string, log *slog.Logg
 		return stats, fmt.Errorf("import done, but refreshing the aggregates failed: %w", err)
 	}
 	log.Info("aggregates refreshed over the imported rows", "from", stats.RowsFrom, "to", stats.RowsTo)
-	return stats, nil
+	return stats, analyzeWritten(ctx, pool, stats.RowsFrom, stats.RowsTo, log)
 }

@@ -7,6 +7,11 @@
 //	                               or durations ago such as 2h)
 //	import FILE...                 write Sora's rtc_stats.jsonl logs into the database
 //	                               (plain, .gz, or - for stdin)
+//	analyze --since T [--until T]  recompute the issue intervals and scores of a period
+//	                               from the stored rows (times as for replay)
+//
+// While run writes, it also analyzes the newest rows every KOHAKU_ANALYZE_EVERY (see
+// analyze.go), so that issues follow new reports within a minute.
 //
 // All configuration is environment variables with the KOHAKU_ prefix; -h lists them.
 // -version, before or after the subcommand, prints the version and the commit.
@@ -41,10 +46,14 @@ type Config struct {
 
 	DatabaseURL string `split_words:"true" default:"postgres://postgres@127.0.0.1:5432/kohaku?sslmode=disable" desc:"PostgreSQL database to write; created at start when missing and KOHAKU_MIGRATE is true"`
 	AdminListen string `split_words:"true" default:":5892" desc:"address of /healthz, /readyz and /metrics"`
+	// Pprof serves Go's profiles on the admin address (admin.WithPprof).
+	Pprof bool `default:"false" desc:"serve Go's runtime profiles under /debug/pprof/ on the admin address (CPU profiles and traces of up to 60s)"`
 
 	ingest.Options // KOHAKU_BATCH_SIZE, KOHAKU_BATCH_WAIT, KOHAKU_MAX_ACK_PENDING, KOHAKU_ACK_WAIT, KOHAKU_WRITE_TIMEOUT, KOHAKU_BATCH_MAX_BYTES, KOHAKU_BATCH_MAX_ROWS
 
 	Migrate bool `default:"true" desc:"apply the schema migrations at start"`
+
+	AnalyzeEvery time.Duration `split_words:"true" default:"30s" desc:"how often run recomputes the issue intervals and scores of the last two minutes of reports; 0 turns it off (kohaku-writer analyze still recomputes any period)"`
 
 	EmbeddedNATS       bool   `envconfig:"EMBEDDED_NATS" default:"false" desc:"run the JetStream server inside the writer (single machine); KOHAKU_NATS_URL is then not used"`
 	EmbeddedNATSListen string `envconfig:"EMBEDDED_NATS_LISTEN" default:"127.0.0.1:4222" desc:"client address of the embedded JetStream server"`
@@ -73,6 +82,9 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("KOHAKU_COMPRESS_AFTER (%s) must be longer than KOHAKU_STREAM_MAX_AGE (%s): every message still in the stream must land in an uncompressed chunk",
 			c.CompressAfter, c.StreamMaxAge))
 	}
+	if c.AnalyzeEvery < 0 {
+		errs = append(errs, fmt.Errorf("KOHAKU_ANALYZE_EVERY must not be negative, got %s", c.AnalyzeEvery))
+	}
 	if c.EmbeddedNATS && c.EmbeddedNATSDir == "" {
 		errs = append(errs, errors.New("KOHAKU_EMBEDDED_NATS_DIR is empty"))
 	}
@@ -86,13 +98,15 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-const usage = `Usage: kohaku-writer [-version] [run | migrate | replay --since T [--until T] | import FILE...]
+const usage = `Usage: kohaku-writer [-version] [run | migrate | replay --since T [--until T] | import FILE... | analyze --since T [--until T]]
 
   run              (default) write the KOHAKU stream into the database, exactly once
   migrate          apply the schema migrations and exit
   replay           write the stream's messages from --since (and up to --until) again;
                    a time in RFC 3339, e.g. 2025-01-31T09:00:00Z, or a duration ago, e.g. 2h
   import FILE...   write Sora's rtc_stats.jsonl logs into the database (plain, .gz, or - for stdin)
+  analyze          recompute the issue intervals and scores of the rows stored from --since (up to
+                   --until, default now), replacing what was there; times as for replay
   -version         print the version and the commit it was built from, and exit
 
 `
@@ -108,7 +122,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprint(stdout, usage)
-		if cmd == "replay" {
+		if cmd == "replay" || cmd == "analyze" {
 			fs.SetOutput(stdout)
 			fs.PrintDefaults()
 			fmt.Fprintln(stdout)
@@ -119,6 +133,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	version := fs.Bool("version", false, "print the version and the commit it was built from, and exit")
 	var since, until string
+	if cmd == "analyze" {
+		fs.StringVar(&since, "since", "", "analyze the rows stored with a time at or after this: RFC 3339 (2025-01-31T09:00:00Z) or a duration ago (2h, 90m); required")
+		fs.StringVar(&until, "until", "", "analyze the rows stored with a time up to this: RFC 3339 or a duration ago; default: now")
+	}
 	if cmd == "replay" {
 		fs.StringVar(&since, "since", "", "replay messages that arrived at or after this time: RFC 3339 (2025-01-31T09:00:00Z) or a duration ago (2h, 90m); required")
 		fs.StringVar(&until, "until", "", "replay messages that arrived up to this time: RFC 3339 or a duration ago; default: the stream's last message")
@@ -141,7 +159,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "kohaku-writer: unexpected arguments %q\n\n%s", fs.Args(), usage)
 		return 2
 	}
-	if cmd != "run" && cmd != "migrate" && cmd != "replay" && cmd != "import" {
+	if cmd != "run" && cmd != "migrate" && cmd != "replay" && cmd != "import" && cmd != "analyze" {
 		fmt.Fprintf(stderr, "kohaku-writer: unknown subcommand %q\n\n%s", cmd, usage)
 		return 2
 	}
@@ -175,6 +193,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		err = runReplay(ctx, cfg, r, log, stderr)
+	case "analyze":
+		var r replayRange
+		if r, err = parseRange(since, until, time.Now()); err != nil {
+			fmt.Fprintf(stderr, "kohaku-writer analyze: %v\n", err)
+			return 2
+		}
+		err = runAnalyze(ctx, cfg, r, log, stderr)
 	case "import":
 		var rejected bool
 		if rejected, err = runImport(ctx, cfg, fs.Args(), log, stderr); err == nil && rejected {

@@ -104,5 +104,5 @@ func replay(ctx context.Context, cfg Config, r replayRange, log *slog.Logger, st
 		return stats, fmt.Errorf("replay done, but refreshing the aggregates failed: %w", err)
 	}
 	log.Info("aggregates refreshed over the replayed rows", "from", stats.RowsFrom, "to", stats.RowsTo)
-	return stats, nil
+	return stats, analyzeWritten(ctx, pool, stats.RowsFrom, stats.RowsTo, log)
 }

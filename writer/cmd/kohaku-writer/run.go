@@ -35,7 +35,7 @@ func runWriter(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("admin listener on KOHAKU_ADMIN_LISTEN %s: %w", cfg.AdminListen, err)
 	}
-	srv := admin.Server(cfg.AdminListen, reg, rd.ready)
+	srv := admin.Server(cfg.AdminListen, reg, rd.ready, admin.WithPprof(cfg.Pprof))
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("admin listener failed", "err", err)
@@ -103,6 +103,11 @@ func runWriter(ctx context.Context, cfg Config, log *slog.Logger) error {
 			}
 			return err
 		}
+	}
+
+	if cfg.AnalyzeEvery > 0 {
+		go newAnalyzer(pool, cfg.AnalyzeEvery, log, reg).run(ctx)
+		log.Info("periodic analysis on", "every", cfg.AnalyzeEvery, "lookback", analyzeLookback)
 	}
 
 	st := store.New(pool, log, reg)
