@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -50,13 +51,12 @@ func (b *requestBody) Read(p []byte) (int, error) {
 // finished reports whether nothing more will be read: the body ended, or reading failed.
 func (b *requestBody) finished() bool { return b.eof || b.err != nil }
 
-// readBody reads the whole body b of r, refusing more than the body limit.
-func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, b *requestBody) ([]byte, error) {
+// readBody reads the whole body b of r into buf, refusing more than the body limit.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, b *requestBody, buf *bytes.Buffer) ([]byte, error) {
 	limit := h.bodyLimit()
 	if r.ContentLength > limit {
 		return nil, &tooLargeError{limit: limit} // refuse before reading a byte
 	}
-	var buf bytes.Buffer
 	if r.ContentLength > 0 {
 		buf.Grow(int(r.ContentLength) + bytes.MinRead) // one allocation, and room to see EOF
 	}
@@ -70,6 +70,36 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, b *requestBod
 		return nil, &readError{err: err}
 	}
 	return buf.Bytes(), nil
+}
+
+// maxPooledBody is the largest buffer that bodyPool keeps: larger bodies are rare, and a
+// pool of them would hold much memory for little.
+const maxPooledBody = 1 << 20
+
+// bodyPool recycles the buffers that request bodies are read into. Allocating a body's
+// buffer anew for every request cleared it and made the garbage collector run more often:
+// about a tenth of the receiver's CPU under load, in profiles with the Chromium fixture.
+// A buffer goes back only once nothing refers to its body any more: the body was refused
+// before it was published (sora.Validate's errors copy what they quote), or JetStream
+// acknowledged it, after which the NATS client holds none of it.
+type bodyPool struct{ p sync.Pool }
+
+// get returns an empty buffer.
+func (bp *bodyPool) get() *bytes.Buffer {
+	if b, ok := bp.p.Get().(*bytes.Buffer); ok {
+		return b
+	}
+	return new(bytes.Buffer)
+}
+
+// put gives buf back for another request's body; the caller must not use it or its bytes
+// afterwards.
+func (bp *bodyPool) put(buf *bytes.Buffer) {
+	if buf.Cap() > maxPooledBody {
+		return
+	}
+	buf.Reset()
+	bp.p.Put(buf)
 }
 
 // discard reads and drops what is left of b, the body of a request about to be refused,

@@ -104,6 +104,7 @@ type Handler struct {
 	m      *metrics
 	mux    *http.ServeMux
 	stream *stream.Monitor // the stream's fill, whether it is full
+	bodies bodyPool
 
 	draining atomic.Bool
 }
@@ -214,8 +215,10 @@ func (h *Handler) accept(w http.ResponseWriter, r *http.Request, rt *route, b *r
 	if typ == "" && (inHeader || rt.bodyType == nil) {
 		return "", &typeError{field: rt.header, msg: rt.unknown} // before buffering a body nobody will store
 	}
-	body, err := h.readBody(w, r, b)
+	buf := h.bodies.get()
+	body, err := h.readBody(w, r, b, buf)
 	if err != nil {
+		h.bodies.put(buf)
 		return typ, err
 	}
 	if typ == "" {
@@ -223,13 +226,19 @@ func (h *Handler) accept(w http.ResponseWriter, r *http.Request, rt *route, b *r
 	}
 	h.m.forLabel(typeLabel(typ)).bodyBytes.Observe(float64(len(body)))
 	if err != nil {
+		h.bodies.put(buf)
 		return "", err
 	}
 	// Validate also checks that the body's type is typ.
 	if err := h.limits.Validate(typ, body); err != nil {
+		h.bodies.put(buf)
 		return typ, err
 	}
-	return typ, h.publish(r.Context(), typ, body)
+	if err := h.publish(r.Context(), typ, body); err != nil {
+		return typ, err // the NATS client may still hold the body: buf is left to the GC
+	}
+	h.bodies.put(buf)
+	return typ, nil
 }
 
 // authorize returns nil when r carries the credential that h requires, if any, and

@@ -22,37 +22,23 @@ import (
 	"kohaku/pkg/stream"
 )
 
-// The baselines are what the receiver is compared with: the least an h2c server can do
-// with the same requests. They run as child processes of the benchmark, like the receiver,
-// so that all three pay the same process and scheduling costs.
+// The baseline is what the receiver is compared with: the least an HTTP server can do to
+// store a request's body in JetStream. It runs as a child process of the benchmark, like
+// the receiver, so that both pay the same process and scheduling costs, and takes the same
+// load from the same load generator.
 
-// maxStreams is the HTTP/2 concurrent-stream limit of the baselines, the receiver's default.
+// maxStreams is the HTTP/2 concurrent-stream limit of the baseline, the receiver's default.
 const maxStreams = 250
 
-// runBareBaseline is the baseline-bare subcommand: an h2c server that reads each body and
-// answers 204. It is the most any HTTP/2 handler in Go can do here.
-func runBareBaseline(args []string) error {
-	fs := flag.NewFlagSet("baseline-bare", flag.ContinueOnError)
-	listen := fs.String("listen", "127.0.0.1:0", "address to serve h2c on")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	return serveBaseline(*listen, func(w http.ResponseWriter, r *http.Request) {
-		if _, err := readBody(r); err != nil {
-			w.WriteHeader(http.StatusBadRequest)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
-	})
-}
-
-// runPublishBaseline is the baseline-publish subcommand: an h2c server that publishes each
-// body to JetStream, as the receiver does (same subject, same headers, the same Nats-Msg-Id
-// so that JetStream deduplicates exactly as for the receiver), and answers 204 after the
-// PubAck. It validates nothing and counts nothing: that is the receiver's own cost.
+// runPublishBaseline is the baseline-publish subcommand: an HTTP/1.1 and h2c server that
+// reads each body on POST /collector or POST /stats-webhook and publishes it to JetStream
+// as the receiver does (stream.NewMsg: same subject, same headers, the same Nats-Msg-Id, a
+// hash of the body, so that each message costs the stream what the receiver's does), and
+// answers 204 after the PubAck. It validates nothing, limits nothing and counts nothing:
+// that is the receiver's own cost.
 func runPublishBaseline(args []string) error {
 	fs := flag.NewFlagSet("baseline-publish", flag.ContinueOnError)
-	listen := fs.String("listen", "127.0.0.1:0", "address to serve h2c on")
+	listen := fs.String("listen", "127.0.0.1:0", "address to serve HTTP/1.1 and h2c on")
 	natsURL := fs.String("nats", "", "NATS URL")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -72,21 +58,27 @@ func runPublishBaseline(args []string) error {
 	if err != nil {
 		return err
 	}
-	return serveBaseline(*listen, func(w http.ResponseWriter, r *http.Request) {
-		body, err := readBody(r)
-		if err != nil {
-			w.WriteHeader(http.StatusBadRequest)
-			return
+	publish := func(typeHeader string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			body, err := readBody(r)
+			if err != nil {
+				w.WriteHeader(http.StatusBadRequest)
+				return
+			}
+			ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+			defer cancel()
+			msg := stream.NewMsg(r.Header.Get(typeHeader), body, time.Now(), "baseline-publish")
+			if _, err := js.PublishMsg(ctx, msg); err != nil {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				return
+			}
+			w.WriteHeader(http.StatusNoContent)
 		}
-		typ := r.Header.Get(sora.HeaderExporterType)
-		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-		defer cancel()
-		if _, err := js.PublishMsg(ctx, stream.NewMsg(typ, body, time.Now(), "baseline-publish")); err != nil {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
-	})
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /collector", publish(sora.HeaderExporterType))
+	mux.HandleFunc("POST /stats-webhook", publish(sora.HeaderWebhookType))
+	return serveBaseline(*listen, mux)
 }
 
 // readBody reads a request body into one buffer sized by Content-Length.
@@ -99,11 +91,9 @@ func readBody(r *http.Request) ([]byte, error) {
 	return buf.Bytes(), err
 }
 
-// serveBaseline serves POST /collector with collect and GET /.ok with 204, over HTTP/1.1
-// and h2c, until SIGTERM or SIGINT.
-func serveBaseline(listen string, collect http.HandlerFunc) error {
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /collector", collect)
+// serveBaseline serves mux and GET /.ok with 204, over HTTP/1.1 and h2c, until SIGTERM or
+// SIGINT.
+func serveBaseline(listen string, mux *http.ServeMux) error {
 	mux.HandleFunc("GET /.ok", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	var p http.Protocols
 	p.SetHTTP1(true)

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,6 +36,7 @@ type bench struct {
 	js       jetstream.JetStream
 	cleanups []func() error // run at the end, last added first: processes, the database
 	res      *results
+	stamp    *stamper // the envelope timestamps of every distinct body the run sends
 
 	// Kept from one phase to the next.
 	receiverProc *child
@@ -46,12 +48,8 @@ type bench struct {
 
 // run runs every phase and writes the results.
 func run(ctx context.Context, o options, stdout, stderr io.Writer) (err error) {
-	h2v, err := h2loadVersion()
-	if err != nil {
-		return err
-	}
-	b := &bench{o: o, log: stderr, res: &results{Started: time.Now().UTC(), Quick: o.quick}}
-	b.res.Machine = machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), H2load: h2v}
+	b := &bench{o: o, log: stderr, res: &results{Started: time.Now().UTC(), Quick: o.quick}, stamp: newStamper(time.Now())}
+	b.res.Machine = machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version()}
 	b.res.Settings = settings{Levels: o.levels, Warmup: o.warmup.Seconds(), Duration: o.duration.Seconds(), Rounds: o.rounds,
 		Messages: o.messages, BatchSize: o.batchSize, E2EDuration: o.e2eDuration.Seconds(), PollEveryMs: ms(o.pollEvery)}
 	if b.dir, err = os.MkdirTemp("", "kohaku-bench-"); err != nil {
@@ -68,11 +66,15 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (err error) {
 		name string
 		run  func(context.Context) error
 	}{
-		{"receiver", b.receiverPhase},
-		{"fsync", b.fsyncPhase},
-		{"writer", b.writerPhase},
-		{"end to end", b.endToEndPhase},
+		{phaseReceiver, b.receiverPhase},
+		{phaseFsync, b.fsyncPhase},
+		{phaseWriter, b.writerPhase},
+		{phaseEndToEnd, b.endToEndPhase},
 	} {
+		if !slices.Contains(o.phases, phase.name) {
+			continue
+		}
+		b.res.Phases = append(b.res.Phases, phase.name)
 		b.progress("== %s", phase.name)
 		if err := phase.run(ctx); err != nil {
 			return fmt.Errorf("%s phase: %w", phase.name, err)

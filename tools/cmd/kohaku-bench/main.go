@@ -2,13 +2,15 @@
 // next to the physical limit measured in the same run, so that the figures mean something
 // on a small, noisy machine:
 //
-//  1. Receiver: requests per second and latency under h2load (a separate process, h2c) at
-//     several load levels, against two baselines served by this binary in child processes:
-//     a bare h2c handler that reads the body and answers 204, and one that also publishes
-//     it to JetStream and waits for the PubAck. The receiver is reported as a share of the
-//     latter. Next to it, the receiver taking the stats webhook (connection.rtc on
-//     /stats-webhook) over HTTP/1.1 with as many requests in flight, as Sora 2025.1 and
-//     later send it.
+//  1. Receiver: requests per second and latency under the benchmark's own load generator
+//     (a fixed number of connections and requests in flight, distinct bodies) against a
+//     baseline served by this binary in a child process, under the same load: an HTTP
+//     handler that reads the body, publishes it to JetStream and waits for the PubAck. For
+//     the Chromium fixture and a multistream report of 100 received streams (about 200 KB),
+//     each as the stats exporter over h2c (/collector, at each level) and as the stats
+//     webhook over HTTP/1.1 (/stats-webhook, as many requests in flight, one per
+//     connection). The receiver is reported as a share of the baseline; one extra line
+//     repeats one body, which JetStream stores once.
 //  2. Fsync: the receiver storing distinct bodies on a JetStream server that syncs every
 //     write to disk before its PubAck (sync_interval: always) against one with
 //     nats-server's default background sync, and the ratio of their rates.
@@ -19,13 +21,12 @@
 //     to its row being committed.
 //  5. Memory: peak RSS of the receiver and the writer in each phase.
 //
-// It needs the local PostgreSQL (a fresh database is created and dropped) and h2load
-// (Debian package nghttp2-client); JetStream is the embedded server, in a child process,
-// with file storage in a temporary directory. It builds kohaku-receiver and kohaku-writer
-// from the workspace unless given their paths. Results go to the terminal as a table and
-// to a JSON file.
+// It needs the local PostgreSQL (a fresh database is created and dropped); JetStream is the
+// embedded server, in a child process, with file storage in a temporary directory. It
+// builds kohaku-receiver and kohaku-writer from the workspace unless given their paths.
+// Results go to the terminal as a table and to a JSON file.
 //
-//	go run ./tools/cmd/kohaku-bench [--quick] [--out bench.json]
+//	go run ./tools/cmd/kohaku-bench [--quick] [--phases receiver,fsync,writer,e2e] [--out bench.json]
 package main
 
 import (
@@ -36,6 +37,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -57,13 +60,21 @@ type options struct {
 	capDuration time.Duration
 	pollEvery   time.Duration
 	e2eLoad     float64
+	phases      []string
 }
+
+// The phases, in the order they run.
+const (
+	phaseReceiver = "receiver"
+	phaseFsync    = "fsync"
+	phaseWriter   = "writer"
+	phaseEndToEnd = "e2e"
+)
 
 func main() {
 	if len(os.Args) > 1 {
 		// The child processes that the benchmark starts from its own binary.
 		sub := map[string]func([]string) error{
-			"baseline-bare":    runBareBaseline,
 			"baseline-publish": runPublishBaseline,
 			"nats":             runNATS,
 		}
@@ -104,18 +115,30 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.writerBin, "writer", "", "kohaku-writer binary (default: built from the workspace)")
 	fs.StringVar(&o.databaseURL, "database-url", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable",
 		"PostgreSQL server to benchmark on; a fresh database is created there and dropped at the end")
-	levels := fs.String("levels", "8x32,64x16", "receiver load levels, CONNECTIONSxSTREAMS, comma separated")
-	fs.DurationVar(&o.warmup, "warmup", 0, "h2load warm-up before each measurement (default 1s)")
-	fs.DurationVar(&o.duration, "duration", 0, "h2load measurement per target and level, over all rounds (default 12s, --quick 3s)")
-	fs.IntVar(&o.rounds, "rounds", 0, "receiver phase: rounds over all targets and levels, each measuring duration/rounds (default 3, --quick 1)")
+	levels := fs.String("levels", "8x32,64x4", "receiver load levels over h2c, CONNECTIONSxSTREAMS, comma separated; over HTTP/1.1 as many requests in flight, one per connection")
+	fs.DurationVar(&o.warmup, "warmup", 0, "load warm-up before each measurement (default 1s)")
+	fs.DurationVar(&o.duration, "duration", 0, "load measurement per target and case, over all rounds (default 12s, --quick 3s)")
+	fs.IntVar(&o.rounds, "rounds", 0, "receiver and fsync phases: rounds over all targets and cases, each measuring duration/rounds (default 3, --quick 1)")
 	fs.IntVar(&o.messages, "messages", 0, "messages pre-filled for the writer phase (default 50000, --quick 5000)")
 	fs.IntVar(&o.batchSize, "batch-size", 500, "writer batch size (KOHAKU_BATCH_SIZE), also the CopyFrom baseline's")
 	fs.DurationVar(&o.e2eDuration, "e2e-duration", 0, "end-to-end run at half load (default 20s, --quick 5s)")
 	fs.DurationVar(&o.capDuration, "capacity-duration", 0, "end to end: run at the estimated highest rate that measures it (default 10s, --quick 4s)")
 	fs.Float64Var(&o.e2eLoad, "e2e-load", 0.5, "end to end: the rate as a share of the highest sustained rate (the issue's figure is at 0.5)")
 	fs.DurationVar(&o.pollEvery, "poll-every", 10*time.Millisecond, "end to end: how often the database is polled for new rows")
+	phases := fs.String("phases", "receiver,fsync,writer,e2e", "phases to run, comma separated; e2e needs receiver and writer")
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	o.phases = strings.Split(*phases, ",")
+	for _, p := range o.phases {
+		if !slices.Contains([]string{phaseReceiver, phaseFsync, phaseWriter, phaseEndToEnd}, p) {
+			fmt.Fprintf(stderr, "kohaku-bench: unknown phase %q\n", p)
+			return o, errors.New("unknown phase")
+		}
+	}
+	if slices.Contains(o.phases, phaseEndToEnd) && !(slices.Contains(o.phases, phaseReceiver) && slices.Contains(o.phases, phaseWriter)) {
+		fmt.Fprintln(stderr, "kohaku-bench: phase e2e needs phases receiver and writer")
+		return o, errors.New("invalid phases")
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "kohaku-bench: unexpected arguments %q\n", fs.Args())

@@ -61,9 +61,14 @@ func stampAt(body []byte) (int, error) {
 // stamped returns a copy of body whose envelope timestamp, at index at, is t.
 func stamped(body []byte, at int, t time.Time) []byte {
 	out := bytes.Clone(body)
+	stamp(out, at, t)
+	return out
+}
+
+// stamp writes t as the envelope timestamp of body, at index at, in place.
+func stamp(body []byte, at int, t time.Time) {
 	// Formatted apart: AppendFormat may write past the end of what it returns (fractions
 	// are written with all nine digits, then cut).
 	var buf [len(stampLayout) + 16]byte
-	copy(out[at:], t.UTC().AppendFormat(buf[:0], stampLayout))
-	return out
+	copy(body[at:at+len(stampLayout)], t.UTC().AppendFormat(buf[:0], stampLayout))
 }

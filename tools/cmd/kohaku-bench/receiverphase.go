@@ -3,146 +3,199 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	"kohaku/pkg/sora"
+	"kohaku/pkg/stream"
 	"kohaku/testsupport/fixtures"
 	"kohaku/testsupport/proc"
 )
 
-// The receiver phase drives the bare baseline, the publish baseline and the receiver with
-// h2load at each level, in that order per level, so that a machine that gets slower or
-// faster during the run affects the three alike. Then, at the same level, it posts the
-// stats webhook's connection.rtc fixture to the receiver's /stats-webhook over HTTP/1.1,
-// as Sora 2025.1 and later do, with as many requests in flight: its rate is printed next
-// to the exporter's over h2c.
+// The receiver phase puts the receiver next to the publish baseline (baseline.go) on every
+// combination of body, feed and level, with the same load generator (loadgen.go), the
+// same concurrency and bodies of the same size, each request's distinct: so every request
+// of both takes the path that stores. The bodies are the Chromium fixture and a
+// multistream report of multistreamStreams received streams built from it; the feeds are
+// Sora's stats exporter (connection.user-agent on /collector over h2c, at each level) and
+// its stats webhook (connection.rtc on /stats-webhook over HTTP/1.1, with as many
+// requests in flight as a level has, each on its own connection: levels with the same
+// number give one run). Baseline and receiver run one after the other for each
+// combination, and rounds go over all of them, so that a machine that gets slower or
+// faster during the run affects both alike. The stream is purged between runs, so that
+// each starts on an empty stream.
 //
-// h2load sends the same body with every request. The receiver's Nats-Msg-Id is a hash of
-// the body (DESIGN.md section 3), so JetStream stores it once and answers every later
-// publish as a duplicate within its 2-minute window; the publish baseline sets the same id,
-// so both go through the same server path and their ratio is fair. Their absolute rate is
-// that of JetStream's duplicate path, which skips the write to the stream's file; the end
-// to end phase sends distinct bodies and stores every one.
+// One extra line repeats one body, as a load generator with a fixed body would: JetStream
+// stores it once and answers every later publish as a duplicate, which writes nothing.
 
-// receiverPhase measures the three targets at every level.
+// feed is one of the ways Sora sends stats.
+type feed struct {
+	Name   string `json:"name"`
+	path   string
+	header string
+	typ    string
+	http1  bool
+	// fixture returns the feed's Chromium fixture.
+	fixture func() ([]byte, error)
+}
+
+var (
+	exporterFeed = feed{Name: "exporter h2c", path: "/collector", header: sora.HeaderExporterType, typ: sora.TypeUserAgent,
+		fixture: fixtureBody}
+	webhookFeed = feed{Name: "webhook HTTP/1.1", path: "/stats-webhook", header: sora.HeaderWebhookType, typ: sora.TypeConnectionRTC,
+		http1: true, fixture: webhookBody}
+)
+
+// receiverCase is one combination of the receiver phase and what it measured.
+type receiverCase struct {
+	Body     string     `json:"body"` // chromium or multistream
+	Bytes    int        `json:"body_bytes"`
+	Feed     string     `json:"feed"`
+	Level    level      `json:"level"` // over HTTP/1.1, Connections connections with one request each
+	Publish  loadResult `json:"publish"`
+	Receiver loadResult `json:"receiver"`
+	Ratio    float64    `json:"ratio"` // receiver / publish, requests per second
+
+	path string // the feed's
+	load load   // without url
+}
+
+// name is the case's name in the table and the targets.
+func (c *receiverCase) name() string {
+	return fmt.Sprintf("%s %s %s", c.Body, c.Feed, c.Level)
+}
+
+// receiverCases returns the combinations of body, feed and level, small bodies first.
+func (b *bench) receiverCases() ([]*receiverCase, error) {
+	var out []*receiverCase
+	for _, size := range []string{"chromium", "multistream"} {
+		for _, f := range []feed{exporterFeed, webhookFeed} {
+			data, err := f.fixture()
+			if err != nil {
+				return nil, err
+			}
+			if size == "multistream" {
+				if data, err = multistream(data, multistreamStreams); err != nil {
+					return nil, err
+				}
+			}
+			body, err := newStampedBody(data)
+			if err != nil {
+				return nil, fmt.Errorf("%s %s body: %w", size, f.Name, err)
+			}
+			seen := map[level]bool{}
+			for _, l := range b.o.levels {
+				if f.http1 {
+					l = level{l.inFlight(), 1}
+				}
+				if seen[l] {
+					continue
+				}
+				seen[l] = true
+				out = append(out, &receiverCase{Body: size, Bytes: len(data), Feed: f.Name, Level: l, path: f.path,
+					load: load{header: f.header, typ: f.typ, http1: f.http1, level: l, body: body, stamp: b.stamp}})
+			}
+		}
+	}
+	return out, nil
+}
+
+// receiverPhase measures the receiver and the publish baseline on every case.
 func (b *bench) receiverPhase(ctx context.Context) error {
-	body, err := fixtureBody()
+	cases, err := b.receiverCases()
 	if err != nil {
 		return err
 	}
-	bodyFile := filepath.Join(b.dir, "body.json")
-	if err := os.WriteFile(bodyFile, body, 0o644); err != nil {
-		return fmt.Errorf("write body: %w", err)
-	}
-	b.res.Settings.BodyBytes = len(body)
-	hook, err := webhookBody()
-	if err != nil {
-		return err
-	}
-	hookFile := filepath.Join(b.dir, "webhook.json")
-	if err := os.WriteFile(hookFile, hook, 0o644); err != nil {
-		return fmt.Errorf("write webhook body: %w", err)
-	}
-	b.res.Settings.WebhookBodyBytes = len(hook)
+	// The extra line: the first case's body, the same every time.
+	dup := *cases[0]
+	dup.Body, dup.load.stamp = "chromium repeated", nil
+	all := append(cases, &dup)
 
-	type target struct {
-		name     string
-		p        *child
-		url      string
-		bodyFile string
-		webhook  bool // HTTP/1.1 with the webhook's header instead of h2c
+	addr, err := proc.PickAddr()
+	if err != nil {
+		return err
 	}
-	var targets []target
-	for _, t := range []struct {
+	bp, err := b.start("baseline-publish", b.self, []string{"baseline-publish", "-nats", b.natsURL, "-listen", addr})
+	if err != nil {
+		return err
+	}
+	if err := bp.waitHTTP("http://"+addr+"/.ok", 30*time.Second); err != nil {
+		return err
+	}
+	rp, raddr, err := b.startReceiver("kohaku-receiver", b.natsURL)
+	if err != nil {
+		return err
+	}
+	targets := []struct {
 		name string
-		args []string
-	}{
-		{"bare", []string{"baseline-bare"}},
-		{"publish", []string{"baseline-publish", "-nats", b.natsURL}},
-	} {
-		addr, err := proc.PickAddr()
-		if err != nil {
-			return err
-		}
-		p, err := b.start("baseline-"+t.name, b.self, append(t.args, "-listen", addr))
-		if err != nil {
-			return err
-		}
-		if err := p.waitHTTP("http://"+addr+"/.ok", 30*time.Second); err != nil {
-			return err
-		}
-		targets = append(targets, target{t.name, p, "http://" + addr + "/collector", bodyFile, false})
-	}
-	rp, addr, err := b.startReceiver("kohaku-receiver", b.natsURL)
-	if err != nil {
-		return err
-	}
-	targets = append(targets, target{"receiver", rp, "http://" + addr + "/collector", bodyFile, false},
-		target{"webhook", rp, "http://" + addr + "/stats-webhook", hookFile, true})
+		p    *child
+		host string
+	}{{"publish", bp, "http://" + addr}, {"receiver", rp, "http://" + raddr}}
 
-	// Rounds interleave the targets and levels, so that a burst of load from elsewhere on
-	// the machine hits all of them rather than one.
-	type key struct{ level, target int }
-	results := map[key]*loadResult{}
-	latencies := map[key][]float64{}
+	s, err := b.js.Stream(ctx, stream.Name)
+	if err != nil {
+		return fmt.Errorf("stream: %w", err)
+	}
+	latencies := map[*loadResult][]float64{}
 	round := b.o.duration / time.Duration(b.o.rounds)
 	for r := range b.o.rounds {
-		for li, l := range b.o.levels {
+		for _, c := range all {
 			for ti, t := range targets {
-				if err := sleepCtx(ctx, time.Second); err != nil { // let the last run's work settle
+				// Each run starts on an empty stream, with the last run's work settled.
+				if err := s.Purge(ctx); err != nil {
+					return fmt.Errorf("purge stream: %w", err)
+				}
+				if err := sleepCtx(ctx, 500*time.Millisecond); err != nil {
 					return err
 				}
+				l := c.load
+				l.url = t.host + c.path
 				t.p.resetPeak()
 				cpu0 := t.p.cpu()
-				res, lat, err := h2load(ctx, b.dir, t.url, t.bodyFile, t.webhook, l, b.o.warmup, round)
+				res, lat, err := l.run(ctx, b.o.warmup, round)
 				if err != nil {
-					return fmt.Errorf("%s at %s: %w", t.name, l, err)
+					return fmt.Errorf("%s %s: %w", t.name, c.name(), err)
 				}
-				// The server's CPU time over the warm-up and the measurement, per request
-				// of both at the measured rate.
-				res.CPUSeconds = (t.p.cpu() - cpu0).Seconds()
-				res.CPUSeconds *= res.Seconds / (res.Seconds + b.o.warmup.Seconds())
+				// The server's CPU time over the warm-up and the measurement, its share
+				// by time, per request of the measurement.
+				res.CPUSeconds = (t.p.cpu() - cpu0).Seconds() * res.Seconds / (res.Seconds + b.o.warmup.Seconds())
 				if res.PeakRSSMiB, err = t.p.peakRSS(); err != nil {
 					return err
 				}
-				k := key{li, ti}
-				if results[k] == nil {
-					results[k] = &loadResult{}
+				dst := &c.Publish
+				if ti == 1 {
+					dst = &c.Receiver
 				}
-				latencies[k] = append(latencies[k], lat...)
-				results[k].pool(res, latencies[k])
-				b.progress("round %d %-8s %-6s %8.0f req/s  p50 %6.2f ms  p99 %7.2f ms  failed %d  rss %.0f MiB  cpu %.0f µs/req",
-					r+1, t.name, l, res.PerSecond, percentile(lat, 0.5), percentile(lat, 0.99), res.Failed, res.PeakRSSMiB,
+				latencies[dst] = append(latencies[dst], lat...)
+				dst.pool(res, latencies[dst])
+				b.progress("round %d %-8s %-36s %7.0f req/s  p50 %6.2f ms  p99 %7.2f ms  failed %d  rss %.0f MiB  cpu %.0f µs/req",
+					r+1, t.name, c.name(), res.PerSecond, percentile(lat, 0.5), percentile(lat, 0.99), res.Failed, res.PeakRSSMiB,
 					1e6*res.CPUSeconds/float64(res.Requests+res.Failed))
 			}
 		}
 	}
-	for li, l := range b.o.levels {
-		lr := receiverLevel{Level: l, Bare: *results[key{li, 0}], Publish: *results[key{li, 1}], Receiver: *results[key{li, 2}],
-			Webhook: *results[key{li, 3}]}
-		lr.Ratio = ratio(lr.Receiver.PerSecond, lr.Publish.PerSecond)
-		lr.WebhookRatio = ratio(lr.Webhook.PerSecond, lr.Receiver.PerSecond)
-		b.res.Receiver = append(b.res.Receiver, lr)
-		b.res.Memory = append(b.res.Memory,
-			memory{Process: "kohaku-receiver", Phase: "receiver " + l.String(), PeakMiB: lr.Receiver.PeakRSSMiB},
-			memory{Process: "kohaku-receiver", Phase: "webhook " + l.String(), PeakMiB: lr.Webhook.PeakRSSMiB})
-		b.progress("%-6s receiver %.0f req/s, publish baseline %.0f req/s: %.2f; bare %.0f req/s; webhook over HTTP/1.1 %.0f req/s",
-			l, lr.Receiver.PerSecond, lr.Publish.PerSecond, lr.Ratio, lr.Bare.PerSecond, lr.Webhook.PerSecond)
+	for _, c := range all {
+		c.Ratio = ratio(c.Receiver.PerSecond, c.Publish.PerSecond)
+		b.progress("%-36s receiver %7.0f req/s, publish baseline %7.0f req/s: %.2f", c.name(), c.Receiver.PerSecond, c.Publish.PerSecond, c.Ratio)
 	}
-	// The baselines are done; the receiver serves the end to end phase.
-	for _, t := range targets[:2] {
-		if err := t.p.stop(); err != nil {
-			return err
-		}
+	for _, c := range cases {
+		b.res.Receiver = append(b.res.Receiver, *c)
+		b.res.Memory = append(b.res.Memory, memory{Process: "kohaku-receiver", Phase: "receiver " + c.name(), PeakMiB: c.Receiver.PeakRSSMiB})
 	}
-	b.receiverProc, b.receiverURL = rp, targets[2].url
+	b.res.Duplicates = dup
+	// The baseline is done; the receiver serves the end to end phase.
+	if err := bp.stop(); err != nil {
+		return err
+	}
+	if err := s.Purge(ctx); err != nil {
+		return fmt.Errorf("purge stream: %w", err)
+	}
+	b.receiverProc, b.receiverURL = rp, "http://"+raddr+exporterFeed.path
 	return nil
 }
 
 // startReceiver starts kohaku-receiver, its log named name, on free loopback ports with the
-// NATS server at natsURL and waits until it is ready.
+// NATS server at natsURL and waits until it is ready. Its profiles are on (KOHAKU_PPROF),
+// so that a run can be profiled from outside: the progress log names its admin address.
 func (b *bench) startReceiver(name, natsURL string) (*child, string, error) {
 	addr, err := proc.PickAddr()
 	if err != nil {
@@ -154,13 +207,14 @@ func (b *bench) startReceiver(name, natsURL string) (*child, string, error) {
 	}
 	p, err := b.start(name, b.receiver, nil,
 		"KOHAKU_LISTEN="+addr, "KOHAKU_ADMIN_LISTEN="+admin, "KOHAKU_NATS_URL="+natsURL,
-		"KOHAKU_RECEIVER_ID=kohaku-bench", "KOHAKU_LOG_FORMAT=json", "KOHAKU_LOG_LEVEL=warn")
+		"KOHAKU_RECEIVER_ID=kohaku-bench", "KOHAKU_LOG_FORMAT=json", "KOHAKU_LOG_LEVEL=warn", "KOHAKU_PPROF=true")
 	if err != nil {
 		return nil, "", err
 	}
 	if err := p.waitHTTP("http://"+admin+"/readyz", 30*time.Second); err != nil {
 		return nil, "", err
 	}
+	b.progress("%s: profiles at http://%s/debug/pprof/", name, admin)
 	return p, addr, nil
 }
 

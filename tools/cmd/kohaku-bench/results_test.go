@@ -12,9 +12,14 @@ import (
 
 func TestEvaluateChecksEveryTarget(t *testing.T) {
 	r := &results{
-		Receiver: []receiverLevel{{Level: level{8, 32}, Ratio: 0.85}, {Level: level{64, 16}, Ratio: 0.7}},
-		Writer:   writerResult{Ratio: 0.6},
-		EndToEnd: endToEnd{P99ms: 1200},
+		Phases: []string{phaseReceiver, phaseWriter, phaseEndToEnd},
+		Receiver: []receiverCase{
+			{Body: "chromium", Feed: exporterFeed.Name, Level: level{8, 32}, Ratio: 0.95},
+			{Body: "multistream", Feed: webhookFeed.Name, Level: level{256, 1}, Ratio: 0.85},
+		},
+		Duplicates: receiverCase{Body: "chromium repeated", Feed: exporterFeed.Name, Level: level{8, 32}, Ratio: 0.5}, // no target
+		Writer:     writerResult{Ratio: 0.6},
+		EndToEnd:   endToEnd{P99ms: 1200},
 		Memory: []memory{
 			{Process: "kohaku-receiver", Phase: "receiver 8x32", PeakMiB: 40},
 			{Process: "kohaku-receiver", Phase: "end to end", PeakMiB: 160},
@@ -24,12 +29,12 @@ func TestEvaluateChecksEveryTarget(t *testing.T) {
 	}
 	r.evaluate()
 	want := map[string]bool{
-		"receiver 8x32 req/s / publish-and-ack":  true,
-		"receiver 64x16 req/s / publish-and-ack": false,
-		"writer rows/s / raw CopyFrom":           true,
-		"end to end p99 at half load, ms":        false,
-		"receiver peak RSS, MiB":                 false,
-		"writer peak RSS while draining, MiB":    true,
+		"receiver chromium exporter h2c 8x32 req/s / publish-and-ack":         true,
+		"receiver multistream webhook HTTP/1.1 256x1 req/s / publish-and-ack": false,
+		"writer rows/s / raw CopyFrom":                                        true,
+		"end to end p99 at half load, ms":                                     false,
+		"receiver peak RSS, MiB":                                              false,
+		"writer peak RSS while draining, MiB":                                 true,
 	}
 	if len(r.Targets) != len(want) {
 		t.Fatalf("got %d targets, want %d: %+v", len(r.Targets), len(want), r.Targets)
