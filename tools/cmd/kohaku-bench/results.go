@@ -82,6 +82,11 @@ type writerResult struct {
 	CopyRowsPerSec         float64   `json:"copy_rows_per_s"`      // over both rounds
 	NormalizeMsPerMsg      float64   `json:"normalize_ms_per_msg"` // CPU time of normalize.Message, not in either timing
 	Ratio                  float64   `json:"ratio"`                // writer / CopyFrom, rows per second
+	// The analysis (issues and scores, schema.Analyze) of the messages the writer stored,
+	// in one run over their period after the drain.
+	AnalyzeSeconds    float64 `json:"analyze_s"`
+	AnalyzeMsgsPerSec float64 `json:"analyze_msgs_per_s"`
+	AnalyzeRatio      float64 `json:"analyze_ratio"` // analysis / writer, messages per second
 }
 
 type endToEnd struct {
@@ -136,6 +141,7 @@ type target struct {
 const (
 	receiverShare  = 0.90 // of the publish-and-ack baseline, on distinct bodies
 	writerShare    = 0.60 // of raw CopyFrom
+	analysisShare  = 1.0  // of the writer's messages per second: the analysis keeps up (issue 15)
 	e2eP99ms       = 1000
 	receiverRSSMiB = 150
 	writerRSSMiB   = 300
@@ -155,6 +161,7 @@ func (r *results) evaluate() {
 	}
 	if r.ran(phaseWriter) {
 		add("writer rows/s / raw CopyFrom", r.Writer.Ratio, writerShare, false)
+		add("analysis reports/s / writer messages/s", r.Writer.AnalyzeRatio, analysisShare, false)
 	}
 	if r.ran(phaseEndToEnd) {
 		add("end to end p99 at half load, ms", r.EndToEnd.P99ms, e2eP99ms, true)
@@ -235,6 +242,8 @@ func (r *results) table(w io.Writer) {
 		tg, met := verdict("writer rows/s / raw CopyFrom")
 		row("writer rows/s", f0(wr.WriterRowsPerSec), f0(wr.CopyRowsPerSec)+" CopyFrom", f2(wr.Ratio), tg, met)
 		row("  writer messages/s", f0(wr.WriterMsgsPerSec), "", "", "", "")
+		tg, met = verdict("analysis reports/s / writer messages/s")
+		row("analysis reports/s (issues, scores)", f0(wr.AnalyzeMsgsPerSec), f0(wr.WriterMsgsPerSec)+" writer", f2(wr.AnalyzeRatio), tg, met)
 		row(fmt.Sprintf("  %d messages, %d rows, batches of", wr.Messages, wr.Rows), fmt.Sprint(wr.BatchSize), "", "", "", "")
 	}
 	if e := r.EndToEnd; r.ran(phaseEndToEnd) {

@@ -18,7 +18,7 @@ func TestEvaluateChecksEveryTarget(t *testing.T) {
 			{Body: "multistream", Feed: webhookFeed.Name, Level: level{256, 1}, Ratio: 0.85},
 		},
 		Duplicates: receiverCase{Body: "chromium repeated", Feed: exporterFeed.Name, Level: level{8, 32}, Ratio: 0.5}, // no target
-		Writer:     writerResult{Ratio: 0.6},
+		Writer:     writerResult{Ratio: 0.6, AnalyzeRatio: 1.5},
 		EndToEnd:   endToEnd{P99ms: 1200},
 		Memory: []memory{
 			{Process: "kohaku-receiver", Phase: "receiver 8x32", PeakMiB: 40},
@@ -32,6 +32,7 @@ func TestEvaluateChecksEveryTarget(t *testing.T) {
 		"receiver chromium exporter h2c 8x32 req/s / publish-and-ack":         true,
 		"receiver multistream webhook HTTP/1.1 256x1 req/s / publish-and-ack": false,
 		"writer rows/s / raw CopyFrom":                                        true,
+		"analysis reports/s / writer messages/s":                              true,
 		"end to end p99 at half load, ms":                                     false,
 		"receiver peak RSS, MiB":                                              false,
 		"writer peak RSS while draining, MiB":                                 true,
@@ -46,7 +47,7 @@ func TestEvaluateChecksEveryTarget(t *testing.T) {
 	}
 	var out bytes.Buffer
 	r.table(&out)
-	if !strings.Contains(out.String(), "3 of 6 targets met") {
+	if !strings.Contains(out.String(), "4 of 7 targets met") {
 		t.Errorf("table does not sum up:\n%s", out.String())
 	}
 	path := filepath.Join(t.TempDir(), "r.json")

@@ -20,6 +20,7 @@ import (
 	"kohaku/pkg/normalize"
 	"kohaku/pkg/sora"
 	"kohaku/pkg/stream"
+	"kohaku/schema"
 	"kohaku/testsupport/proc"
 )
 
@@ -43,7 +44,8 @@ func (b *bench) writerPhase(ctx context.Context) error {
 	}
 	// Ten reports of each connection, five seconds apart, a day ago: far from the end to
 	// end phase's rows.
-	bodies, err := simulate(b.o.messages, 10, 1, time.Now().Add(-24*time.Hour).Truncate(time.Second))
+	simStart := time.Now().Add(-24 * time.Hour).Truncate(time.Second)
+	bodies, err := simulate(b.o.messages, 10, 1, simStart)
 	if err != nil {
 		return err
 	}
@@ -127,6 +129,18 @@ func (b *bench) writerPhase(ctx context.Context) error {
 	b.progress("writer   %d messages, %d rows in %.2fs: %.0f rows/s, %.0f messages/s, rss %.0f MiB, cpu %.2fs (postgres %.2fs), in writes %.2fs (copy %.2fs)",
 		len(bodies), written, took.Seconds(), w.WriterRowsPerSec, w.WriterMsgsPerSec, rss, w.WriterCPUSeconds, w.PostgresCPUSeconds,
 		w.FlushSeconds, w.CopyInFlushSeconds)
+
+	// The analysis of what the writer stored, as kohaku-writer analyze runs it: issues and
+	// scores must keep up with the writer.
+	an, err := schema.Analyze(ctx, pool, simStart.Add(-time.Minute), simStart.Add(10*reportEvery+time.Minute))
+	if err != nil {
+		return err
+	}
+	w.AnalyzeSeconds = an.Elapsed.Seconds()
+	w.AnalyzeMsgsPerSec = float64(len(bodies)) / an.Elapsed.Seconds()
+	w.AnalyzeRatio = ratio(w.AnalyzeMsgsPerSec, w.WriterMsgsPerSec)
+	b.progress("analysis of the %d reports in %.2fs: %.0f reports/s, %.2f of the writer's %.0f messages/s",
+		len(bodies), w.AnalyzeSeconds, w.AnalyzeMsgsPerSec, w.AnalyzeRatio, w.WriterMsgsPerSec)
 
 	if err := copyRound(); err != nil {
 		return err
