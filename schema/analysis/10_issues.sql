@@ -168,25 +168,28 @@ WITH r AS (
     WHERE sc.src = 'inbound' AND sc.connection_id = z.connection_id AND sc.stats_id = z.stats_id
 )
 INSERT INTO kohaku_issue_flag (channel_id, session_id, connection_id, stats_id, kind, seq, start_time, time, critical, evidence)
-SELECT k.channel_id, k.session_id, k.connection_id, k.stats_id, f.kind, k.seq, k.time, k.time, coalesce(f.critical, false), f.evidence
+SELECT k.channel_id, k.session_id, k.connection_id, k.stats_id, f.kind, k.seq, k.time, k.time, coalesce(f.critical, false),
+    -- Built for the flagged rows only, not for every report and kind.
+    CASE f.kind
+        WHEN 'packet_loss' THEN jsonb_build_object('loss_percent', round(loss_percent::numeric, 2), 'packets_lost', lost, 'packets_expected', lost + received)
+        WHEN 'high_jitter' THEN jsonb_build_object('jitter', round(jitter::numeric, 4))
+        WHEN 'video_freeze' THEN jsonb_build_object('freezes', freezes, 'freeze_seconds', round(freeze_seconds::numeric, 3))
+        WHEN 'audio_concealment' THEN jsonb_build_object('concealed_percent', round(concealed_percent::numeric, 2))
+        WHEN 'media_stopped' THEN jsonb_build_object('packets_per_second', round(packets_per_second::numeric, 2))
+    END
 FROM k
 CROSS JOIN kohaku_issue_limits t
 CROSS JOIN LATERAL (VALUES
     ('packet_loss', t.packet_loss_on AND lost + received >= t.packet_loss_min_packets AND loss_percent >= t.packet_loss_warning,
-        loss_percent >= t.packet_loss_critical,
-        jsonb_build_object('loss_percent', round(loss_percent::numeric, 2), 'packets_lost', lost, 'packets_expected', lost + received)),
-    ('high_jitter', t.high_jitter_on AND jitter >= t.high_jitter_warning, jitter >= t.high_jitter_critical,
-        jsonb_build_object('jitter', round(jitter::numeric, 4))),
+        loss_percent >= t.packet_loss_critical),
+    ('high_jitter', t.high_jitter_on AND jitter >= t.high_jitter_warning, jitter >= t.high_jitter_critical),
     ('video_freeze', t.video_freeze_on AND k.kind = 'video' AND (freezes >= t.video_freeze_warning OR freeze_seconds >= t.video_freeze_critical),
-        freeze_seconds >= t.video_freeze_critical,
-        jsonb_build_object('freezes', freezes, 'freeze_seconds', round(freeze_seconds::numeric, 3))),
+        freeze_seconds >= t.video_freeze_critical),
     ('audio_concealment', t.audio_concealment_on AND k.kind = 'audio' AND concealed_percent >= t.audio_concealment_warning,
-        concealed_percent >= t.audio_concealment_critical,
-        jsonb_build_object('concealed_percent', round(concealed_percent::numeric, 2))),
+        concealed_percent >= t.audio_concealment_critical),
     ('media_stopped', t.media_stopped_on AND prev_packets_received > 0 AND packets_per_second <= t.media_stopped_warning,
-        packets_per_second <= t.media_stopped_critical,
-        jsonb_build_object('packets_per_second', round(packets_per_second::numeric, 2)))
-) AS f(kind, flagged, critical, evidence)
+        packets_per_second <= t.media_stopped_critical)
+) AS f(kind, flagged, critical)
 WHERE k.time >= $1 AND f.flagged;
 
 -- Source 2: sent streams (outbound-rtp): quality limitation and stopped media.
@@ -253,20 +256,23 @@ WITH r AS (
     WHERE sc.src = 'outbound' AND sc.connection_id = z.connection_id AND sc.stats_id = z.stats_id
 )
 INSERT INTO kohaku_issue_flag (channel_id, session_id, connection_id, stats_id, kind, seq, start_time, time, critical, evidence)
-SELECT k.channel_id, k.session_id, k.connection_id, k.stats_id, f.kind, k.seq, k.time, k.time, coalesce(f.critical, false), f.evidence
+SELECT k.channel_id, k.session_id, k.connection_id, k.stats_id, f.kind, k.seq, k.time, k.time, coalesce(f.critical, false),
+    -- Built for the flagged rows only, not for every report and kind.
+    CASE f.kind
+        WHEN 'quality_limited_cpu' THEN jsonb_build_object('limited_percent', round(cpu_percent::numeric, 1))
+        WHEN 'quality_limited_bandwidth' THEN jsonb_build_object('limited_percent', round(bandwidth_percent::numeric, 1))
+        WHEN 'media_stopped' THEN jsonb_build_object('packets_per_second', round(packets_per_second::numeric, 2))
+    END
 FROM k
 CROSS JOIN kohaku_issue_limits t
 CROSS JOIN LATERAL (VALUES
     ('quality_limited_cpu', t.quality_limited_cpu_on AND k.kind = 'video' AND cpu_percent >= t.quality_limited_cpu_warning,
-        cpu_percent >= t.quality_limited_cpu_critical,
-        jsonb_build_object('limited_percent', round(cpu_percent::numeric, 1))),
+        cpu_percent >= t.quality_limited_cpu_critical),
     ('quality_limited_bandwidth', t.quality_limited_bandwidth_on AND k.kind = 'video' AND bandwidth_percent >= t.quality_limited_bandwidth_warning,
-        bandwidth_percent >= t.quality_limited_bandwidth_critical,
-        jsonb_build_object('limited_percent', round(bandwidth_percent::numeric, 1))),
+        bandwidth_percent >= t.quality_limited_bandwidth_critical),
     ('media_stopped', t.media_stopped_on AND active IS NOT FALSE AND prev_packets_sent > 0 AND packets_per_second <= t.media_stopped_warning,
-        packets_per_second <= t.media_stopped_critical,
-        jsonb_build_object('packets_per_second', round(packets_per_second::numeric, 2)))
-) AS f(kind, flagged, critical, evidence)
+        packets_per_second <= t.media_stopped_critical)
+) AS f(kind, flagged, critical)
 WHERE k.time >= $1 AND f.flagged;
 
 -- Source 3: what the remote side reports about our sent streams (remote-inbound-rtp).
@@ -357,25 +363,28 @@ WITH r AS (
     WHERE sc.src = 'transport' AND sc.connection_id = z.connection_id
 )
 INSERT INTO kohaku_issue_flag (channel_id, session_id, connection_id, stats_id, kind, seq, start_time, time, critical, evidence)
-SELECT k.channel_id, k.session_id, k.connection_id, NULL, f.kind, k.seq, k.time, k.time, coalesce(f.critical, false), f.evidence
+SELECT k.channel_id, k.session_id, k.connection_id, NULL, f.kind, k.seq, k.time, k.time, coalesce(f.critical, false),
+    -- Built for the flagged rows only, not for every report and kind.
+    CASE f.kind
+        WHEN 'ice_dtls_not_connected' THEN jsonb_strip_nulls(jsonb_build_object('ice_state', ice_state, 'dtls_state', dtls_state))
+        WHEN 'candidate_pair_switched' THEN jsonb_build_object('selected_candidate_pair_id', selected_candidate_pair_id)
+        WHEN 'relayed_or_tcp' THEN jsonb_strip_nulls(jsonb_build_object('candidate_type', candidate_type, 'protocol', protocol, 'relay_protocol', relay_protocol))
+        WHEN 'high_rtt' THEN jsonb_build_object('round_trip_time', round(current_round_trip_time::numeric, 4))
+    END
 FROM k
 CROSS JOIN kohaku_issue_limits t
 CROSS JOIN LATERAL (VALUES
     ('ice_dtls_not_connected', t.ice_dtls_not_connected_on
         AND (ice_state NOT IN ('connected', 'completed') OR dtls_state <> 'connected'),
-        coalesce(ice_state IN ('failed', 'closed'), false) OR coalesce(dtls_state IN ('failed', 'closed'), false),
-        jsonb_strip_nulls(jsonb_build_object('ice_state', ice_state, 'dtls_state', dtls_state))),
+        coalesce(ice_state IN ('failed', 'closed'), false) OR coalesce(dtls_state IN ('failed', 'closed'), false)),
     ('candidate_pair_switched', t.candidate_pair_switched_on AND has_prev
         AND selected_candidate_pair_id <> prev_pair_id,
-        false,
-        jsonb_build_object('selected_candidate_pair_id', selected_candidate_pair_id)),
+        false),
     ('relayed_or_tcp', t.relayed_or_tcp_on AND (candidate_type = 'relay' OR protocol = 'tcp'),
-        candidate_type = 'relay' AND coalesce(relay_protocol IN ('tcp', 'tls'), false),
-        jsonb_strip_nulls(jsonb_build_object('candidate_type', candidate_type, 'protocol', protocol, 'relay_protocol', relay_protocol))),
+        candidate_type = 'relay' AND coalesce(relay_protocol IN ('tcp', 'tls'), false)),
     ('high_rtt', t.high_rtt_on AND current_round_trip_time >= t.high_rtt_warning,
-        current_round_trip_time >= t.high_rtt_critical,
-        jsonb_build_object('round_trip_time', round(current_round_trip_time::numeric, 4)))
-) AS f(kind, flagged, critical, evidence)
+        current_round_trip_time >= t.high_rtt_critical)
+) AS f(kind, flagged, critical)
 WHERE k.time >= $1 AND coalesce(f.flagged, false);
 
 -- Source 5: the connection's reports themselves (connection-wide), one per peer-connection

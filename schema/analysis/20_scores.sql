@@ -20,7 +20,9 @@
 --   one backward index probe, however far back it is;
 -- * for video, the frame size and rate of the four minutes before the period (the
 --   reference is the stream's best over the minute and the four before it);
--- * for the connection scores, the stored stream-minutes of the connections scored.
+-- * for the connection scores, the stored stream-minutes of the connections scored: one
+--   row per stream and minute, so this part alone grows with the length of a call (about
+--   5 us per stream-minute; 0.1 s for 100 connections an hour old).
 --
 -- The per-report counts and rates are therefore computed here, in the temporary tables
 -- kohaku_score_*_rates, and not read from the kohaku_*_rtp_rates views: those compute
@@ -45,11 +47,13 @@ WITH here AS MATERIALIZED (
     FROM rtc_inbound_rtp_stats s
     WHERE s.time >= date_trunc('minute', $1::timestamptz) AND s.time < $2::timestamptz
 ),
--- The period's reports and, per stats object (the views' lag() partition), the one before.
-reports AS (
-    SELECT * FROM here
-    UNION ALL
-    SELECT b.*
+-- Per stats object of the period (the views' lag() partition: channel_id, session_id,
+-- connection_id, stats_id), the last report before the period, found by one backward
+-- probe of the natural key (connection_id, stats_id, time). It belongs to the same
+-- channel and session but for a stats id reused across them (never seen from Sora):
+-- then the partition's own last report is looked for.
+last AS MATERIALIZED (
+    SELECT o.channel_id AS object_channel_id, o.session_id AS object_session_id, b.*
     FROM (SELECT DISTINCT channel_id, session_id, connection_id, stats_id FROM here) o
     CROSS JOIN LATERAL (
         SELECT s.time, s.channel_id, s.session_id, s.connection_id, s.stats_id, s.kind,
@@ -59,11 +63,37 @@ reports AS (
             s.frames_per_second, s.frame_width, s.frame_height
         FROM rtc_inbound_rtp_stats s
         WHERE s.connection_id = o.connection_id AND s.stats_id = o.stats_id
-            AND s.channel_id = o.channel_id AND s.session_id = o.session_id
             AND s.time < date_trunc('minute', $1::timestamptz)
         ORDER BY s.time DESC
         LIMIT 1
     ) b
+),
+reports AS (
+    SELECT * FROM here
+    UNION ALL
+    SELECT l.time, l.channel_id, l.session_id, l.connection_id, l.stats_id, l.kind,
+            l.stats_timestamp, l.bytes_received, l.packets_received, l.packets_lost,
+            l.frames_decoded, l.freeze_count, l.total_freezes_duration,
+            l.concealed_samples, l.total_samples_received, l.jitter_buffer_delay, l.jitter_buffer_emitted_count,
+            l.frames_per_second, l.frame_width, l.frame_height
+    FROM last l
+    WHERE l.channel_id = l.object_channel_id AND l.session_id = l.object_session_id
+    UNION ALL
+    SELECT b.*
+    FROM last l
+    CROSS JOIN LATERAL (
+        SELECT s.time, s.channel_id, s.session_id, s.connection_id, s.stats_id, s.kind,
+            s.stats_timestamp, s.bytes_received, s.packets_received, s.packets_lost,
+            s.frames_decoded, s.freeze_count, s.total_freezes_duration,
+            s.concealed_samples, s.total_samples_received, s.jitter_buffer_delay, s.jitter_buffer_emitted_count,
+            s.frames_per_second, s.frame_width, s.frame_height
+        FROM rtc_inbound_rtp_stats s
+        WHERE s.connection_id = l.connection_id AND s.stats_id = l.stats_id
+            AND s.channel_id = l.object_channel_id AND s.session_id = l.object_session_id AND s.time < l.time
+        ORDER BY s.time DESC
+        LIMIT 1
+    ) b
+    WHERE NOT (l.channel_id = l.object_channel_id AND l.session_id = l.object_session_id)
 ),
 w AS (
     SELECT r.*,
@@ -142,10 +172,9 @@ WITH here AS MATERIALIZED (
     FROM rtc_outbound_rtp_stats s
     WHERE s.time >= date_trunc('minute', $1::timestamptz) AND s.time < $2::timestamptz
 ),
-reports AS (
-    SELECT * FROM here
-    UNION ALL
-    SELECT b.*
+-- Per stats object, its last report before the period (as for the inbound streams).
+last AS MATERIALIZED (
+    SELECT o.channel_id AS object_channel_id, o.session_id AS object_session_id, b.*
     FROM (SELECT DISTINCT channel_id, session_id, connection_id, stats_id FROM here) o
     CROSS JOIN LATERAL (
         SELECT s.time, s.channel_id, s.session_id, s.connection_id, s.stats_id, s.kind, s.rid,
@@ -153,11 +182,33 @@ reports AS (
             s.frames_per_second, s.frame_width, s.frame_height, s.quality_limitation_durations
         FROM rtc_outbound_rtp_stats s
         WHERE s.connection_id = o.connection_id AND s.stats_id = o.stats_id
-            AND s.channel_id = o.channel_id AND s.session_id = o.session_id
             AND s.time < date_trunc('minute', $1::timestamptz)
         ORDER BY s.time DESC
         LIMIT 1
     ) b
+),
+reports AS (
+    SELECT * FROM here
+    UNION ALL
+    SELECT l.time, l.channel_id, l.session_id, l.connection_id, l.stats_id, l.kind, l.rid,
+            l.stats_timestamp, l.bytes_sent, l.packets_sent, l.frames_encoded,
+            l.frames_per_second, l.frame_width, l.frame_height, l.quality_limitation_durations
+    FROM last l
+    WHERE l.channel_id = l.object_channel_id AND l.session_id = l.object_session_id
+    UNION ALL
+    SELECT b.*
+    FROM last l
+    CROSS JOIN LATERAL (
+        SELECT s.time, s.channel_id, s.session_id, s.connection_id, s.stats_id, s.kind, s.rid,
+            s.stats_timestamp, s.bytes_sent, s.packets_sent, s.frames_encoded,
+            s.frames_per_second, s.frame_width, s.frame_height, s.quality_limitation_durations
+        FROM rtc_outbound_rtp_stats s
+        WHERE s.connection_id = l.connection_id AND s.stats_id = l.stats_id
+            AND s.channel_id = l.object_channel_id AND s.session_id = l.object_session_id AND s.time < l.time
+        ORDER BY s.time DESC
+        LIMIT 1
+    ) b
+    WHERE NOT (l.channel_id = l.object_channel_id AND l.session_id = l.object_session_id)
 ),
 -- A member that is not a number (a browser's bug) counts as missing, as in the view.
 q AS (
@@ -228,10 +279,9 @@ WITH here AS MATERIALIZED (
     FROM rtc_remote_inbound_rtp_stats s
     WHERE s.time >= date_trunc('minute', $1::timestamptz) AND s.time < $2::timestamptz
 ),
-reports AS (
-    SELECT * FROM here
-    UNION ALL
-    SELECT b.*
+-- Per stats object, its last report before the period (as for the inbound streams).
+last AS MATERIALIZED (
+    SELECT o.channel_id AS object_channel_id, o.session_id AS object_session_id, b.*
     FROM (SELECT DISTINCT channel_id, session_id, connection_id, stats_id FROM here) o
     CROSS JOIN LATERAL (
         SELECT s.time, s.channel_id, s.session_id, s.connection_id, s.stats_id, s.kind, s.local_id,
@@ -239,11 +289,33 @@ reports AS (
             s.round_trip_time, s.fraction_lost
         FROM rtc_remote_inbound_rtp_stats s
         WHERE s.connection_id = o.connection_id AND s.stats_id = o.stats_id
-            AND s.channel_id = o.channel_id AND s.session_id = o.session_id
             AND s.time < date_trunc('minute', $1::timestamptz)
         ORDER BY s.time DESC
         LIMIT 1
     ) b
+),
+reports AS (
+    SELECT * FROM here
+    UNION ALL
+    SELECT l.time, l.channel_id, l.session_id, l.connection_id, l.stats_id, l.kind, l.local_id,
+            l.stats_timestamp, l.packets_lost, l.total_round_trip_time, l.round_trip_time_measurements,
+            l.round_trip_time, l.fraction_lost
+    FROM last l
+    WHERE l.channel_id = l.object_channel_id AND l.session_id = l.object_session_id
+    UNION ALL
+    SELECT b.*
+    FROM last l
+    CROSS JOIN LATERAL (
+        SELECT s.time, s.channel_id, s.session_id, s.connection_id, s.stats_id, s.kind, s.local_id,
+            s.stats_timestamp, s.packets_lost, s.total_round_trip_time, s.round_trip_time_measurements,
+            s.round_trip_time, s.fraction_lost
+        FROM rtc_remote_inbound_rtp_stats s
+        WHERE s.connection_id = l.connection_id AND s.stats_id = l.stats_id
+            AND s.channel_id = l.object_channel_id AND s.session_id = l.object_session_id AND s.time < l.time
+        ORDER BY s.time DESC
+        LIMIT 1
+    ) b
+    WHERE NOT (l.channel_id = l.object_channel_id AND l.session_id = l.object_session_id)
 ),
 w AS (
     SELECT r.*,
@@ -275,14 +347,27 @@ d AS (
             ELSE r.total_round_trip_time - r.prev_total_round_trip_time END AS total_round_trip_time,
         CASE WHEN r.reset OR r.round_trip_time_measurements < r.prev_round_trip_time_measurements THEN r.round_trip_time_measurements
             ELSE r.round_trip_time_measurements - r.prev_round_trip_time_measurements END AS round_trip_time_measurements,
-        CASE WHEN o.packets_sent < o0.packets_sent THEN o.packets_sent
-            ELSE o.packets_sent - o0.packets_sent END AS packets_sent,
+        CASE WHEN o.packets_sent < coalesce(o0.packets_sent, p0.packets_sent) THEN o.packets_sent
+            ELSE o.packets_sent - coalesce(o0.packets_sent, p0.packets_sent) END AS packets_sent,
         r.round_trip_time AS reported_round_trip_time, r.fraction_lost
     FROM r
+    -- The outbound-rtp at the report's time, and at the previous report's time when that is
+    -- in the period too: the time bounds (true of any match) keep the joins to the period's
+    -- rows, whatever plan is chosen.
     LEFT JOIN rtc_outbound_rtp_stats o
         ON o.connection_id = r.connection_id AND o.stats_id = r.local_id AND o.time = r.time
+        AND o.time >= date_trunc('minute', $1::timestamptz) AND o.time < $2::timestamptz
     LEFT JOIN rtc_outbound_rtp_stats o0
         ON o0.connection_id = r.connection_id AND o0.stats_id = r.local_id AND o0.time = r.prev_time
+        AND o0.time >= date_trunc('minute', $1::timestamptz) AND o0.time < $2::timestamptz
+    -- The previous report before the period: one probe of the natural key per stats object.
+    LEFT JOIN LATERAL (
+        SELECT x.packets_sent
+        FROM rtc_outbound_rtp_stats x
+        WHERE r.prev_time < date_trunc('minute', $1::timestamptz)
+            AND x.connection_id = r.connection_id AND x.stats_id = r.local_id AND x.time = r.prev_time
+        LIMIT 1
+    ) p0 ON true
 )
 SELECT
     d.time, d.channel_id, d.session_id, d.connection_id, d.stats_id, d.kind, d.local_id,
@@ -295,6 +380,10 @@ SELECT
         THEN least(100, 100 * d.packets_lost::double precision / d.packets_sent)
         ELSE 100 * d.fraction_lost END AS loss_percent
 FROM d;
+
+-- The planner knows nothing of a new table: without its statistics it takes the few rows
+-- of an empty one and joins them by nested loops.
+ANALYZE kohaku_score_inbound_rates, kohaku_score_outbound_rates, kohaku_score_remote_inbound_rates;
 
 -- 1. Forget the period's minutes: a minute that has no media any more has no score.
 DELETE FROM kohaku_stream_score
@@ -317,7 +406,10 @@ pair_rtt AS (
     GROUP BY 1, 2
 ),
 -- Received streams per minute. Rates are weighted by the seconds each report covers.
-inbound AS (
+-- (This and the next two are MATERIALIZED so that the filters of "minutes" below are not
+-- pushed into the aggregates, where the planner would take them for very selective and
+-- join the minutes by nested loops.)
+inbound AS MATERIALIZED (
     SELECT r.connection_id, r.stats_id, date_trunc('minute', r.time) AS bucket,
         min(r.channel_id) AS channel_id, min(r.session_id) AS session_id, min(r.kind) AS kind,
         sum(r.interval_seconds) AS interval_seconds,
@@ -335,7 +427,7 @@ inbound AS (
     GROUP BY 1, 2, 3
 ),
 -- The sender's view of its streams, per minute: what the receiving end reported.
-remote AS (
+remote AS MATERIALIZED (
     SELECT r.connection_id, r.local_id, date_trunc('minute', r.time) AS bucket,
         1000 * avg(r.round_trip_time) AS rtt_ms,
         sum(r.loss_percent * r.interval_seconds) / NULLIF(sum(r.interval_seconds) FILTER (WHERE r.loss_percent IS NOT NULL), 0) AS loss_percent
@@ -344,7 +436,7 @@ remote AS (
     GROUP BY 1, 2, 3
 ),
 -- Sent streams per minute.
-outbound AS (
+outbound AS MATERIALIZED (
     SELECT r.connection_id, r.stats_id, date_trunc('minute', r.time) AS bucket,
         min(r.channel_id) AS channel_id, min(r.session_id) AS session_id, min(r.kind) AS kind,
         min(r.rid) AS rid,
@@ -361,30 +453,38 @@ outbound AS (
 ),
 -- The video reference of each stream and minute: the largest frame (by pixels, with its
 -- width and height) and the highest frame rate that the stream itself showed in that minute
--- and the four before it. Gauges, read from the stats tables directly.
-video_minutes AS (
-    SELECT 'inbound' AS direction, s.connection_id, s.stats_id, date_trunc('minute', s.time) AS bucket,
-        max(ARRAY[s.frame_width * s.frame_height, s.frame_width, s.frame_height]::double precision[])
-            FILTER (WHERE s.frame_width > 0 AND s.frame_height > 0) AS frame,
-        max(s.frames_per_second) AS fps
-    FROM rtc_inbound_rtp_stats s, period p
-    WHERE s.time >= p.since - interval '4 minutes' AND s.time < p.until AND s.kind = 'video'
-    GROUP BY 1, 2, 3, 4
-    UNION ALL
-    SELECT 'outbound', s.connection_id, s.stats_id, date_trunc('minute', s.time),
-        max(ARRAY[s.frame_width * s.frame_height, s.frame_width, s.frame_height]::double precision[])
-            FILTER (WHERE s.frame_width > 0 AND s.frame_height > 0),
-        max(s.frames_per_second)
-    FROM rtc_outbound_rtp_stats s, period p
-    WHERE s.time >= p.since - interval '4 minutes' AND s.time < p.until AND s.kind = 'video'
-    GROUP BY 1, 2, 3, 4
-),
-recent_best AS (
-    SELECT m.direction, m.connection_id, m.stats_id, m.bucket,
+-- and the four before it. Gauges, read from the stats tables directly, once per direction
+-- (a filter on the direction would hide the row count from the planner, as above).
+inbound_best AS (
+    SELECT m.connection_id, m.stats_id, m.bucket,
         max(m.frame) OVER w AS frame,
         max(m.fps) OVER w AS fps
-    FROM video_minutes m
-    WINDOW w AS (PARTITION BY m.direction, m.connection_id, m.stats_id ORDER BY m.bucket
+    FROM (
+        SELECT s.connection_id, s.stats_id, date_trunc('minute', s.time) AS bucket,
+            max(ARRAY[s.frame_width * s.frame_height, s.frame_width, s.frame_height]::double precision[])
+                FILTER (WHERE s.frame_width > 0 AND s.frame_height > 0) AS frame,
+            max(s.frames_per_second) AS fps
+        FROM rtc_inbound_rtp_stats s, period p
+        WHERE s.time >= p.since - interval '4 minutes' AND s.time < p.until AND s.kind = 'video'
+        GROUP BY 1, 2, 3
+    ) m
+    WINDOW w AS (PARTITION BY m.connection_id, m.stats_id ORDER BY m.bucket
+        RANGE BETWEEN interval '4 minutes' PRECEDING AND CURRENT ROW)
+),
+outbound_best AS (
+    SELECT m.connection_id, m.stats_id, m.bucket,
+        max(m.frame) OVER w AS frame,
+        max(m.fps) OVER w AS fps
+    FROM (
+        SELECT s.connection_id, s.stats_id, date_trunc('minute', s.time) AS bucket,
+            max(ARRAY[s.frame_width * s.frame_height, s.frame_width, s.frame_height]::double precision[])
+                FILTER (WHERE s.frame_width > 0 AND s.frame_height > 0) AS frame,
+            max(s.frames_per_second) AS fps
+        FROM rtc_outbound_rtp_stats s, period p
+        WHERE s.time >= p.since - interval '4 minutes' AND s.time < p.until AND s.kind = 'video'
+        GROUP BY 1, 2, 3
+    ) m
+    WINDOW w AS (PARTITION BY m.connection_id, m.stats_id ORDER BY m.bucket
         RANGE BETWEEN interval '4 minutes' PRECEDING AND CURRENT ROW)
 ),
 -- The capture of a sent video stream, per minute: its media-source (largest frame,
@@ -414,8 +514,8 @@ minutes AS (
         NULL::double precision AS bandwidth_share, NULL::double precision AS cpu_share
     FROM inbound i
     LEFT JOIN pair_rtt pr ON pr.connection_id = i.connection_id AND pr.bucket = i.bucket
-    LEFT JOIN recent_best rb ON rb.direction = 'inbound' AND rb.connection_id = i.connection_id
-        AND rb.stats_id = i.stats_id AND rb.bucket = i.bucket
+    LEFT JOIN inbound_best rb ON rb.connection_id = i.connection_id AND rb.stats_id = i.stats_id
+        AND rb.bucket = i.bucket
     WHERE i.packets > 0
     UNION ALL
     SELECT o.bucket, o.channel_id, o.session_id, o.connection_id, o.stats_id, o.kind, 'outbound',
@@ -435,8 +535,8 @@ minutes AS (
     FROM outbound o
     LEFT JOIN remote re ON re.connection_id = o.connection_id AND re.local_id = o.stats_id AND re.bucket = o.bucket
     LEFT JOIN pair_rtt pr ON pr.connection_id = o.connection_id AND pr.bucket = o.bucket
-    LEFT JOIN recent_best rb ON rb.direction = 'outbound' AND rb.connection_id = o.connection_id
-        AND rb.stats_id = o.stats_id AND rb.bucket = o.bucket
+    LEFT JOIN outbound_best rb ON rb.connection_id = o.connection_id AND rb.stats_id = o.stats_id
+        AND rb.bucket = o.bucket
     LEFT JOIN source so ON so.connection_id = o.connection_id AND so.stats_id = o.stats_id AND so.bucket = o.bucket
     WHERE o.packets > 0
 )
@@ -468,6 +568,9 @@ WHERE m.kind IN ('audio', 'video');
 -- covered the period (its minutes there may be gone), over all its minutes: the mean of
 -- its audio stream-minutes, of its video stream-minutes, the worse of the two, and per kind
 -- and reason the mean impact over that kind's stream-minutes.
+-- The sums run in time order (ORDER BY in the aggregates): a floating-point sum depends on
+-- the order of its terms, and the stored rows' physical order on the runs before, so
+-- without it one run and several consecutive ones could differ in the last digit.
 INSERT INTO kohaku_connection_score AS t (connection_id, channel_id, session_id, started_at, ended_at,
     audio_score, video_score, score, minutes, reasons, score_version, analyzed_at)
 WITH touched AS (
@@ -480,11 +583,12 @@ WITH touched AS (
     WHERE ended_at > date_trunc('minute', $1::timestamptz) AND started_at < $2::timestamptz
 ),
 scored AS (
-    SELECT s.* FROM kohaku_stream_score s JOIN touched USING (connection_id)
+    SELECT s.connection_id, s.channel_id, s.session_id, s.bucket, s.stats_id, s.kind, s.score, s.reasons, s.score_version
+    FROM kohaku_stream_score s JOIN touched USING (connection_id)
 ),
 per_reason AS (
     SELECT r.connection_id, r.kind, e ->> 'reason' AS reason,
-        sum((e ->> 'impact')::double precision) AS impact, count(*) AS minutes
+        sum((e ->> 'impact')::double precision ORDER BY r.bucket, r.stats_id) AS impact, count(*) AS minutes
     FROM scored r, jsonb_array_elements(r.reasons) e
     GROUP BY 1, 2, 3
 ),
@@ -503,8 +607,8 @@ reasons AS (
 scores AS (
     SELECT r.connection_id, min(r.channel_id) AS channel_id, min(r.session_id) AS session_id,
         min(r.bucket) AS started_at, max(r.bucket) + interval '1 minute' AS ended_at,
-        avg(r.score) FILTER (WHERE r.kind = 'audio') AS audio_score,
-        avg(r.score) FILTER (WHERE r.kind = 'video') AS video_score,
+        avg(r.score ORDER BY r.bucket, r.stats_id) FILTER (WHERE r.kind = 'audio') AS audio_score,
+        avg(r.score ORDER BY r.bucket, r.stats_id) FILTER (WHERE r.kind = 'video') AS video_score,
         count(DISTINCT r.bucket) AS minutes,
         max(r.score_version) AS score_version
     FROM scored r

@@ -139,8 +139,12 @@ func (b *bench) writerPhase(ctx context.Context) error {
 	w.AnalyzeSeconds = an.Elapsed.Seconds()
 	w.AnalyzeMsgsPerSec = float64(len(bodies)) / an.Elapsed.Seconds()
 	w.AnalyzeRatio = ratio(w.AnalyzeMsgsPerSec, w.WriterMsgsPerSec)
-	b.progress("analysis of the %d reports in %.2fs: %.0f reports/s, %.2f of the writer's %.0f messages/s",
-		len(bodies), w.AnalyzeSeconds, w.AnalyzeMsgsPerSec, w.AnalyzeRatio, w.WriterMsgsPerSec)
+	var files []string
+	for _, f := range an.Files {
+		files = append(files, fmt.Sprintf("%s %.2fs", f.Name, f.Elapsed.Seconds()))
+	}
+	b.progress("analysis of the %d reports in %.2fs (%s): %.0f reports/s, %.2f of the writer's %.0f messages/s",
+		len(bodies), w.AnalyzeSeconds, strings.Join(files, ", "), w.AnalyzeMsgsPerSec, w.AnalyzeRatio, w.WriterMsgsPerSec)
 
 	if err := copyRound(); err != nil {
 		return err
