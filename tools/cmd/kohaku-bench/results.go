@@ -64,29 +64,72 @@ func (f fsyncResult) summary() string {
 }
 
 type writerResult struct {
-	Messages               int       `json:"messages"`
-	Rows                   int64     `json:"rows"`
-	BatchSize              int       `json:"batch_size"`
-	PrefillPerSec          float64   `json:"prefill_msgs_per_s"`
+	Messages          int     `json:"messages"`
+	Rows              int64   `json:"rows"`
+	BatchSize         int     `json:"batch_size"`
+	PrefillPerSec     float64 `json:"prefill_msgs_per_s"`
+	NormalizeMsPerMsg float64 `json:"normalize_ms_per_msg"` // CPU time of normalize.Message, not in either timing
+	// Runs are the drains, one per connection count (KOHAKU_WRITE_CONNECTIONS), each
+	// with its CopyFrom baseline on as many connections.
+	Runs []writerRun `json:"runs"`
+	// WriterMsgsPerSec is the drain rate of the last run's writer, the one that keeps
+	// running for the end-to-end phase.
+	WriterMsgsPerSec float64 `json:"writer_msgs_per_s"`
+	// The analysis (issues and scores, schema.Analyze) of the messages the last writer
+	// stored, in one run over their period after the drain.
+	AnalyzeSeconds    float64 `json:"analyze_s"`
+	AnalyzeMsgsPerSec float64 `json:"analyze_msgs_per_s"`
+	AnalyzeRatio      float64 `json:"analyze_ratio"` // analysis / writer, messages per second
+}
+
+// writerRun is one drain of the writer phase, on a number of database connections, and
+// raw CopyFrom on as many.
+type writerRun struct {
+	Connections            int       `json:"connections"`
 	WriterSeconds          float64   `json:"writer_s"`
 	WriterRowsPerSec       float64   `json:"writer_rows_per_s"`
 	WriterMsgsPerSec       float64   `json:"writer_msgs_per_s"`
 	WriterCPUSeconds       float64   `json:"writer_cpu_s"`           // user and system time of the writer process
 	PostgresCPUSeconds     float64   `json:"postgres_cpu_s"`         // of every postgres process, while the writer drained
-	FlushSeconds           float64   `json:"writer_flush_s"`         // in database writes (kohaku_writer_flush_seconds)
+	FlushSeconds           float64   `json:"writer_flush_s"`         // in database writes (kohaku_writer_flush_seconds), all connections
 	CopyInFlushSeconds     float64   `json:"writer_copy_s"`          // of which COPY (kohaku_writer_copy_seconds)
 	Flushes                int64     `json:"writer_flushes"`         // transactions
 	CopySeconds            float64   `json:"copy_s"`                 // both rounds
-	CopyRounds             []float64 `json:"copy_rounds_rows_per_s"` // before and after the writer
+	CopyRounds             []float64 `json:"copy_rounds_rows_per_s"` // before and after the writers
 	CopyPostgresCPUSeconds float64   `json:"copy_postgres_cpu_s"`
-	CopyRowsPerSec         float64   `json:"copy_rows_per_s"`      // over both rounds
-	NormalizeMsPerMsg      float64   `json:"normalize_ms_per_msg"` // CPU time of normalize.Message, not in either timing
-	Ratio                  float64   `json:"ratio"`                // writer / CopyFrom, rows per second
-	// The analysis (issues and scores, schema.Analyze) of the messages the writer stored,
-	// in one run over their period after the drain.
-	AnalyzeSeconds    float64 `json:"analyze_s"`
-	AnalyzeMsgsPerSec float64 `json:"analyze_msgs_per_s"`
-	AnalyzeRatio      float64 `json:"analyze_ratio"` // analysis / writer, messages per second
+	CopyRowsPerSec         float64   `json:"copy_rows_per_s"` // over both rounds
+	Ratio                  float64   `json:"ratio"`           // writer / CopyFrom, rows per second
+}
+
+// writerTarget is the name of the target of the writer's run on n connections.
+func writerTarget(n int) string {
+	return "writer rows/s / raw CopyFrom, " + connections(n)
+}
+
+// connections is "1 connection", "2 connections" and so on.
+func connections(n int) string {
+	if n == 1 {
+		return "1 connection"
+	}
+	return fmt.Sprintf("%d connections", n)
+}
+
+// scaling is the writer's rows per second on the most connections measured over those on
+// one, and that count; 0 when the runs do not have both.
+func (w writerResult) scaling() (float64, int) {
+	var one, most writerRun
+	for _, r := range w.Runs {
+		if r.Connections == 1 {
+			one = r
+		}
+		if r.Connections > most.Connections {
+			most = r
+		}
+	}
+	if one.Connections == 0 || most.Connections < 2 {
+		return 0, 0
+	}
+	return ratio(most.WriterRowsPerSec, one.WriterRowsPerSec), most.Connections
 }
 
 type endToEnd struct {
@@ -140,7 +183,7 @@ type target struct {
 // The targets of issues 8 and 16.
 const (
 	receiverShare  = 0.90 // of the publish-and-ack baseline, on distinct bodies
-	writerShare    = 0.60 // of raw CopyFrom
+	writerShare    = 0.90 // of raw CopyFrom on as many connections, each connection count
 	analysisShare  = 1.0  // of the writer's messages per second: the analysis keeps up (issue 15)
 	e2eP99ms       = 1000
 	receiverRSSMiB = 150
@@ -160,7 +203,9 @@ func (r *results) evaluate() {
 		add(receiverTarget(c), c.Ratio, receiverShare, false)
 	}
 	if r.ran(phaseWriter) {
-		add("writer rows/s / raw CopyFrom", r.Writer.Ratio, writerShare, false)
+		for _, run := range r.Writer.Runs {
+			add(writerTarget(run.Connections), run.Ratio, writerShare, false)
+		}
 		add("analysis reports/s / writer messages/s", r.Writer.AnalyzeRatio, analysisShare, false)
 	}
 	if r.ran(phaseEndToEnd) {
@@ -171,7 +216,7 @@ func (r *results) evaluate() {
 		switch {
 		case m.Process == "kohaku-receiver":
 			recv = max(recv, m.PeakMiB)
-		case m.Process == "kohaku-writer" && m.Phase == "writer drain":
+		case m.Process == "kohaku-writer" && strings.HasPrefix(m.Phase, "writer drain"):
 			drain = max(drain, m.PeakMiB)
 		}
 	}
@@ -224,7 +269,11 @@ func (r *results) table(w io.Writer) {
 		}
 		return op + " " + trim(t.Limit), yesNo(t.Met)
 	}
-	for _, c := range append(r.Receiver, r.Duplicates) {
+	cases := r.Receiver
+	if r.ran(phaseReceiver) {
+		cases = append(cases, r.Duplicates)
+	}
+	for _, c := range cases {
 		n := "receiver " + c.name()
 		tg, met := verdict(receiverTarget(c))
 		row(n+" req/s", f0(c.Receiver.PerSecond), f0(c.Publish.PerSecond)+" publish", f2(c.Ratio), tg, met)
@@ -239,10 +288,16 @@ func (r *results) table(w io.Writer) {
 		row("receiver fsync always p50 / p99 ms", lat(fs.Always), lat(fs.Default)+" default sync", "", "", "")
 	}
 	if wr := r.Writer; r.ran(phaseWriter) {
-		tg, met := verdict("writer rows/s / raw CopyFrom")
-		row("writer rows/s", f0(wr.WriterRowsPerSec), f0(wr.CopyRowsPerSec)+" CopyFrom", f2(wr.Ratio), tg, met)
-		row("  writer messages/s", f0(wr.WriterMsgsPerSec), "", "", "", "")
-		tg, met = verdict("analysis reports/s / writer messages/s")
+		for _, run := range wr.Runs {
+			tg, met := verdict(writerTarget(run.Connections))
+			row("writer rows/s, "+connections(run.Connections), f0(run.WriterRowsPerSec),
+				f0(run.CopyRowsPerSec)+" CopyFrom", f2(run.Ratio), tg, met)
+			row("  writer messages/s", f0(run.WriterMsgsPerSec), "", "", "", "")
+		}
+		if x, n := wr.scaling(); n > 0 {
+			row(fmt.Sprintf("writer rows/s, %d connections / 1 connection", n), f2(x), "", "", "", "")
+		}
+		tg, met := verdict("analysis reports/s / writer messages/s")
 		row("analysis reports/s (issues, scores)", f0(wr.AnalyzeMsgsPerSec), f0(wr.WriterMsgsPerSec)+" writer", f2(wr.AnalyzeRatio), tg, met)
 		row(fmt.Sprintf("  %d messages, %d rows, batches of", wr.Messages, wr.Rows), fmt.Sprint(wr.BatchSize), "", "", "", "")
 	}
@@ -258,7 +313,7 @@ func (r *results) table(w io.Writer) {
 		switch {
 		case m.Process == "kohaku-receiver":
 			limit = receiverRSSMiB
-		case m.Phase == "writer drain":
+		case strings.HasPrefix(m.Phase, "writer drain"):
 			limit = writerRSSMiB
 		}
 		tg, met := "", ""

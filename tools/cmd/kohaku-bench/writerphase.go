@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -26,22 +27,21 @@ import (
 
 // The writer phase fills the stream with distinct simulated messages, then starts
 // kohaku-writer and times it from the moment its durable consumer exists until every
-// message is acknowledged (each acknowledgement follows the commit of its rows). The
-// baseline copies the same rows, normalized beforehand and outside the timing, into the
-// same tables, emptied first, once before the writer runs and once after: pgx CopyFrom, batches of the same number of messages, one
-// transaction per batch, tables in name order, on one connection. Normalizing is thus part
-// of the writer's figure and not of the baseline's: the writer has to normalize fast enough
-// to keep COPY busy.
+// message is acknowledged (each acknowledgement follows the commit of its rows), once per
+// connection count (KOHAKU_WRITE_CONNECTIONS), each time on a refilled stream and emptied
+// tables. The baseline copies the same rows, normalized beforehand and outside the timing,
+// into the same tables, emptied first, once before the writers run and once after: pgx
+// CopyFrom, batches of the same number of messages, one transaction per batch, tables in
+// name order, on as many connections as the writer used, each copying its share of the
+// batches (batch i on connection i mod n). Normalizing is thus part of the writer's figure
+// and not of the baseline's: the writer has to normalize fast enough to keep COPY busy.
 
-// writerPhase measures the writer against raw CopyFrom.
+// writerConnections are the connection counts measured, the writer's default last: that
+// writer keeps running for the end-to-end phase.
+var writerConnections = []int{2, 1}
+
+// writerPhase measures the writer against raw CopyFrom, with each of writerConnections.
 func (b *bench) writerPhase(ctx context.Context) error {
-	s, err := b.js.Stream(ctx, stream.Name)
-	if err != nil {
-		return fmt.Errorf("stream: %w", err)
-	}
-	if err := s.Purge(ctx); err != nil { // the receiver phase's messages are not part of it
-		return fmt.Errorf("purge stream: %w", err)
-	}
 	// Ten reports of each connection, five seconds apart, a day ago: far from the end to
 	// end phase's rows.
 	simStart := time.Now().Add(-24 * time.Hour).Truncate(time.Second)
@@ -49,23 +49,10 @@ func (b *bench) writerPhase(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	b.progress("pre-filling the stream with %d messages", len(bodies))
-	start := time.Now()
-	if err := b.prefill(ctx, bodies); err != nil {
-		return err
-	}
 	w := &b.res.Writer
 	w.Messages, w.BatchSize = len(bodies), b.o.batchSize
-	w.PrefillPerSec = float64(len(bodies)) / time.Since(start).Seconds()
-	info, err := s.Info(ctx)
-	if err != nil {
-		return fmt.Errorf("stream info: %w", err)
-	}
-	if info.State.Msgs != uint64(len(bodies)) {
-		return fmt.Errorf("the stream holds %d messages, want %d", info.State.Msgs, len(bodies))
-	}
 
-	// The baseline runs before and after the writer, so that a change in the machine's
+	// The baseline runs before and after the writers, so that a change in the machine's
 	// load during the phase weighs on both sides.
 	batches, rows, normTook, err := normalizeBatches(bodies, b.o.batchSize)
 	if err != nil {
@@ -78,12 +65,13 @@ func (b *bench) writerPhase(ctx context.Context) error {
 		return fmt.Errorf("database pool: %w", err)
 	}
 	defer pool.Close()
-	copyRound := func() error {
+	w.Runs = make([]writerRun, len(writerConnections))
+	copyRound := func(run *writerRun) error {
 		if err := truncate(ctx, pool); err != nil {
 			return err
 		}
 		pgBefore := postgresCPU()
-		took, err := rawCopy(ctx, b.dbURL, batches)
+		took, err := rawCopy(ctx, b.dbURL, batches, run.Connections)
 		if err != nil {
 			return err
 		}
@@ -91,47 +79,74 @@ func (b *bench) writerPhase(ctx context.Context) error {
 		if copied, err := statsRows(ctx, pool); err != nil || copied != rows {
 			return errors.Join(err, fmt.Errorf("CopyFrom stored %d rows, want %d", copied, rows))
 		}
-		w.CopySeconds += took.Seconds()
-		w.CopyPostgresCPUSeconds += pgCPU.Seconds()
-		w.CopyRounds = append(w.CopyRounds, float64(rows)/took.Seconds())
-		b.progress("copyfrom %d rows in %.2fs: %.0f rows/s, postgres cpu %.2fs", rows, took.Seconds(), float64(rows)/took.Seconds(), pgCPU.Seconds())
+		run.CopySeconds += took.Seconds()
+		run.CopyPostgresCPUSeconds += pgCPU.Seconds()
+		run.CopyRounds = append(run.CopyRounds, float64(rows)/took.Seconds())
+		b.progress("copyfrom %d rows on %s in %.2fs: %.0f rows/s, postgres cpu %.2fs",
+			rows, connections(run.Connections), took.Seconds(), float64(rows)/took.Seconds(), pgCPU.Seconds())
 		return truncate(ctx, pool)
 	}
-	if err := copyRound(); err != nil {
+	copyRounds := func() error {
+		for i := range w.Runs {
+			if err := copyRound(&w.Runs[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for i, n := range writerConnections {
+		w.Runs[i].Connections = n
+	}
+	if err := copyRounds(); err != nil {
 		return err
 	}
 
-	pgBefore := postgresCPU()
-	p, admin, took, err := b.drain(ctx, info.State.LastSeq)
-	if err != nil {
-		return err
+	for i := range w.Runs {
+		run := &w.Runs[i]
+		if b.writerProc != nil { // the last run's writer, done
+			if err := b.writerProc.stop(); err != nil {
+				return fmt.Errorf("stop kohaku-writer: %w", err)
+			}
+			b.writerProc = nil
+		}
+		lastSeq, err := b.refill(ctx, pool, bodies, i)
+		if err != nil {
+			return err
+		}
+		pgBefore := postgresCPU()
+		p, admin, took, err := b.drain(ctx, lastSeq, run.Connections)
+		if err != nil {
+			return err
+		}
+		b.writerProc, b.writerAdmin = p, admin
+		wm := writerMetrics(admin)
+		run.FlushSeconds, run.CopyInFlushSeconds, run.Flushes = wm.flushSum, wm.copySum, wm.flushCount
+		run.WriterCPUSeconds = p.cpu().Seconds()
+		run.PostgresCPUSeconds = (postgresCPU() - pgBefore).Seconds()
+		rss, err := p.peakRSS()
+		if err != nil {
+			return err
+		}
+		b.res.Memory = append(b.res.Memory, memory{Process: "kohaku-writer", Phase: drainPhase(run.Connections), PeakMiB: rss})
+		written, err := statsRows(ctx, pool)
+		if err != nil {
+			return err
+		}
+		if written != rows {
+			return fmt.Errorf("the writer stored %d rows, normalizing the same messages gives %d", written, rows)
+		}
+		run.WriterSeconds = took.Seconds()
+		run.WriterRowsPerSec = float64(written) / took.Seconds()
+		run.WriterMsgsPerSec = float64(len(bodies)) / took.Seconds()
+		b.progress("writer   %s, %d messages, %d rows in %.2fs: %.0f rows/s, %.0f messages/s, rss %.0f MiB, cpu %.2fs (postgres %.2fs), in writes %.2fs (copy %.2fs)",
+			connections(run.Connections), len(bodies), written, took.Seconds(), run.WriterRowsPerSec, run.WriterMsgsPerSec, rss, run.WriterCPUSeconds, run.PostgresCPUSeconds,
+			run.FlushSeconds, run.CopyInFlushSeconds)
 	}
-	b.writerProc, b.writerAdmin = p, admin
-	wm := writerMetrics(admin)
-	w.FlushSeconds, w.CopyInFlushSeconds, w.Flushes = wm.flushSum, wm.copySum, wm.flushCount
-	w.WriterCPUSeconds = p.cpu().Seconds()
-	w.PostgresCPUSeconds = (postgresCPU() - pgBefore).Seconds()
-	rss, err := p.peakRSS()
-	if err != nil {
-		return err
-	}
-	b.res.Memory = append(b.res.Memory, memory{Process: "kohaku-writer", Phase: "writer drain", PeakMiB: rss})
-	written, err := statsRows(ctx, pool)
-	if err != nil {
-		return err
-	}
-	if written != rows {
-		return fmt.Errorf("the writer stored %d rows, normalizing the same messages gives %d", written, rows)
-	}
-	w.WriterSeconds = took.Seconds()
-	w.WriterRowsPerSec = float64(written) / took.Seconds()
-	w.WriterMsgsPerSec = float64(len(bodies)) / took.Seconds()
-	b.progress("writer   %d messages, %d rows in %.2fs: %.0f rows/s, %.0f messages/s, rss %.0f MiB, cpu %.2fs (postgres %.2fs), in writes %.2fs (copy %.2fs)",
-		len(bodies), written, took.Seconds(), w.WriterRowsPerSec, w.WriterMsgsPerSec, rss, w.WriterCPUSeconds, w.PostgresCPUSeconds,
-		w.FlushSeconds, w.CopyInFlushSeconds)
+	kept := w.Runs[len(w.Runs)-1]
+	w.WriterMsgsPerSec = kept.WriterMsgsPerSec
 
-	// The analysis of what the writer stored, as kohaku-writer analyze runs it: issues and
-	// scores must keep up with the writer.
+	// The analysis of what the last writer stored, as kohaku-writer analyze runs it:
+	// issues and scores must keep up with the writer.
 	an, err := schema.Analyze(ctx, pool, simStart.Add(-time.Minute), simStart.Add(10*reportEvery+time.Minute))
 	if err != nil {
 		return err
@@ -146,19 +161,62 @@ func (b *bench) writerPhase(ctx context.Context) error {
 	b.progress("analysis of the %d reports in %.2fs (%s): %.0f reports/s, %.2f of the writer's %.0f messages/s",
 		len(bodies), w.AnalyzeSeconds, strings.Join(files, ", "), w.AnalyzeMsgsPerSec, w.AnalyzeRatio, w.WriterMsgsPerSec)
 
-	if err := copyRound(); err != nil {
+	if err := copyRounds(); err != nil {
 		return err
 	}
-	w.CopyRowsPerSec = float64(2*rows) / w.CopySeconds
-	w.Ratio = ratio(w.WriterRowsPerSec, w.CopyRowsPerSec)
-	b.progress("writer %.0f rows/s, CopyFrom %.0f rows/s (both rounds): %.2f; normalizing took %.3f ms a message, not timed",
-		w.WriterRowsPerSec, w.CopyRowsPerSec, w.Ratio, w.NormalizeMsPerMsg)
+	for i := range w.Runs {
+		run := &w.Runs[i]
+		run.CopyRowsPerSec = float64(2*rows) / run.CopySeconds
+		run.Ratio = ratio(run.WriterRowsPerSec, run.CopyRowsPerSec)
+		b.progress("writer on %s %.0f rows/s, CopyFrom %.0f rows/s (both rounds): %.2f",
+			connections(run.Connections), run.WriterRowsPerSec, run.CopyRowsPerSec, run.Ratio)
+	}
+	b.progress("normalizing took %.3f ms a message, not timed", w.NormalizeMsPerMsg)
 	return nil
 }
 
+// drainPhase names the memory figure of a drain on n connections.
+func drainPhase(n int) string {
+	return "writer drain, " + connections(n)
+}
+
+// refill empties the stats tables, deletes the writer's durable consumer, and fills the
+// stream with bodies alone (fill round round, see prefill), as a backlog for a writer
+// starting afresh. It returns the stream's last sequence.
+func (b *bench) refill(ctx context.Context, pool *pgxpool.Pool, bodies [][]byte, round int) (uint64, error) {
+	if err := truncate(ctx, pool); err != nil {
+		return 0, err
+	}
+	s, err := b.js.Stream(ctx, stream.Name)
+	if err != nil {
+		return 0, fmt.Errorf("stream: %w", err)
+	}
+	if err := s.DeleteConsumer(ctx, stream.Consumer); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return 0, fmt.Errorf("delete consumer: %w", err)
+	}
+	if err := s.Purge(ctx); err != nil { // the receiver phase's or the last drain's messages
+		return 0, fmt.Errorf("purge stream: %w", err)
+	}
+	b.progress("pre-filling the stream with %d messages", len(bodies))
+	start := time.Now()
+	if err := b.prefill(ctx, bodies, round); err != nil {
+		return 0, err
+	}
+	b.res.Writer.PrefillPerSec = float64(len(bodies)) / time.Since(start).Seconds()
+	info, err := s.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("stream info: %w", err)
+	}
+	if info.State.Msgs != uint64(len(bodies)) {
+		return 0, fmt.Errorf("the stream holds %d messages, want %d", info.State.Msgs, len(bodies))
+	}
+	return info.State.LastSeq, nil
+}
+
 // prefill publishes bodies as the receiver does (subject, headers, deduplication id), with
-// a window of asynchronous publishes.
-func (b *bench) prefill(ctx context.Context, bodies [][]byte) error {
+// a window of asynchronous publishes. Fill round r > 0 adds r to each deduplication id:
+// JetStream would drop a body published again within its duplicate window.
+func (b *bench) prefill(ctx context.Context, bodies [][]byte, round int) error {
 	js, err := jetstream.New(b.nc, jetstream.WithPublishAsyncMaxPending(1024))
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
@@ -166,7 +224,11 @@ func (b *bench) prefill(ctx context.Context, bodies [][]byte) error {
 	typ := sora.TypeUserAgent
 	now := time.Now()
 	for _, body := range bodies {
-		if _, err := js.PublishMsgAsync(stream.NewMsg(typ, body, now, "kohaku-bench")); err != nil {
+		msg := stream.NewMsg(typ, body, now, "kohaku-bench")
+		if round > 0 {
+			msg.Header.Set(stream.HeaderMsgID, msg.Header.Get(stream.HeaderMsgID)+"/"+strconv.Itoa(round))
+		}
+		if _, err := js.PublishMsgAsync(msg); err != nil {
 			return fmt.Errorf("publish: %w", err)
 		}
 	}
@@ -180,16 +242,17 @@ func (b *bench) prefill(ctx context.Context, bodies [][]byte) error {
 	return nil
 }
 
-// drain starts kohaku-writer and returns it, and the time from its consumer's creation
-// until every message up to lastSeq was acknowledged.
-func (b *bench) drain(ctx context.Context, lastSeq uint64) (*child, string, time.Duration, error) {
+// drain starts kohaku-writer writing on connections connections and returns it, and the
+// time from its consumer's creation until every message up to lastSeq was acknowledged.
+func (b *bench) drain(ctx context.Context, lastSeq uint64, connections int) (*child, string, time.Duration, error) {
 	admin, err := proc.PickAddr()
 	if err != nil {
 		return nil, "", 0, err
 	}
 	p, err := b.start("kohaku-writer", b.writer, nil,
 		"KOHAKU_DATABASE_URL="+b.dbURL, "KOHAKU_NATS_URL="+b.natsURL, "KOHAKU_ADMIN_LISTEN="+admin,
-		"KOHAKU_BATCH_SIZE="+strconv.Itoa(b.o.batchSize), "KOHAKU_MAX_ACK_PENDING="+strconv.Itoa(4*b.o.batchSize),
+		"KOHAKU_BATCH_SIZE="+strconv.Itoa(b.o.batchSize), "KOHAKU_MAX_ACK_PENDING="+strconv.Itoa((connections+3)*b.o.batchSize),
+		"KOHAKU_WRITE_CONNECTIONS="+strconv.Itoa(connections),
 		"KOHAKU_MIGRATE=false", "KOHAKU_LOG_FORMAT=json", "KOHAKU_LOG_LEVEL=warn")
 	if err != nil {
 		return nil, "", 0, err
@@ -272,32 +335,48 @@ func normalizeBatches(bodies [][]byte, batchSize int) ([]batch, int64, time.Dura
 	return out, n, cpu, nil
 }
 
-// rawCopy copies the batches with CopyFrom, one transaction per batch, on one connection,
-// and returns how long that took.
-func rawCopy(ctx context.Context, dbURL string, batches []batch) (time.Duration, error) {
-	conn, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		return 0, fmt.Errorf("connect: %w", err)
+// rawCopy copies the batches with CopyFrom, one transaction per batch, on conns
+// connections at once, batch i on connection i mod conns, and returns how long that took.
+func rawCopy(ctx context.Context, dbURL string, batches []batch, conns int) (time.Duration, error) {
+	cs := make([]*pgx.Conn, conns)
+	for i := range cs {
+		c, err := pgx.Connect(ctx, dbURL)
+		if err != nil {
+			return 0, fmt.Errorf("connect: %w", err)
+		}
+		defer c.Close(context.WithoutCancel(ctx))
+		cs[i] = c
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
 	columns := map[string][]string{}
 	for _, t := range normalize.StatsTables() {
 		columns[t] = normalize.Columns(t)
 	}
 	runtime.GC() // not during the timing
 	start := time.Now()
-	for _, bt := range batches {
-		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			for _, table := range bt.tables {
-				if _, err := tx.CopyFrom(ctx, pgx.Identifier{table}, columns[table], pgx.CopyFromRows(bt.rows[table])); err != nil {
-					return fmt.Errorf("copy %s: %w", table, err)
+	errs := make([]error, conns)
+	var wg sync.WaitGroup
+	for g, conn := range cs {
+		wg.Go(func() {
+			for i := g; i < len(batches); i += conns {
+				bt := batches[i]
+				err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+					for _, table := range bt.tables {
+						if _, err := tx.CopyFrom(ctx, pgx.Identifier{table}, columns[table], pgx.CopyFromRows(bt.rows[table])); err != nil {
+							return fmt.Errorf("copy %s: %w", table, err)
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					errs[g] = err
+					return
 				}
 			}
-			return nil
 		})
-		if err != nil {
-			return 0, err
-		}
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return 0, err
 	}
 	return time.Since(start), nil
 }

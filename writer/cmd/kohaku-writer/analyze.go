@@ -16,15 +16,17 @@ import (
 
 	"kohaku/pkg/logging"
 	"kohaku/schema"
+	"kohaku/writer/internal/store"
 )
 
 // The analysis (schema.Analyze: issue intervals, quality scores) follows new reports by a
 // periodic task of the run subcommand, not a TimescaleDB job, so that it works the same on
 // plain PostgreSQL and needs nothing installed in the database: every KOHAKU_ANALYZE_EVERY
-// (30 s by default) each writer analyzes the last analyzeLookback of row times. Runs of
+// (30 s by default) each writer analyzes the last analyzeLookback of row times, and the
+// report times that it stored since its last run (store.TakeWritten), so that rows written
+// long after their time (a backlog drained after an outage) are analyzed too. Runs of
 // several writers are serialized by schema.Analyze's lock and give the same rows, so they
-// do no harm. Rows written long after their time (a backlog after an outage) fall behind
-// that window: replay and import analyze the rows they wrote themselves, and `kohaku-writer
+// do no harm. Replay and import analyze the rows they wrote themselves, and `kohaku-writer
 // analyze --since` recomputes any period.
 const (
 	// analyzeLookback is how far back from now the periodic analysis reads: the reports
@@ -40,17 +42,25 @@ const (
 // analyzer runs the periodic analysis of the run subcommand.
 type analyzer struct {
 	pool  *pgxpool.Pool
+	st    *store.Store // what it stored is analyzed too
 	every time.Duration
 	log   *slog.Logger
+
+	// pending is the range of report times stored and not yet analyzed, kept over a
+	// failed run.
+	pending struct {
+		from, to time.Time
+		any      bool
+	}
 
 	seconds  prometheus.Histogram
 	failures prometheus.Counter
 }
 
-func newAnalyzer(pool *pgxpool.Pool, every time.Duration, log *slog.Logger, reg prometheus.Registerer) *analyzer {
+func newAnalyzer(pool *pgxpool.Pool, st *store.Store, every time.Duration, log *slog.Logger, reg prometheus.Registerer) *analyzer {
 	f := promauto.With(reg)
 	return &analyzer{
-		pool: pool, every: every, log: log,
+		pool: pool, st: st, every: every, log: log,
 		seconds: f.NewHistogram(prometheus.HistogramOpts{
 			Name:    "kohaku_writer_analysis_seconds",
 			Help:    "Time of one periodic analysis of the stored rows (issue intervals, scores) over the last minutes.",
@@ -63,8 +73,9 @@ func newAnalyzer(pool *pgxpool.Pool, every time.Duration, log *slog.Logger, reg 
 	}
 }
 
-// run analyzes [now - analyzeLookback, now] every a.every until ctx ends. A failed run is
-// logged and counted, and the next one covers its period again.
+// run analyzes every a.every, until ctx ends, [now - analyzeLookback, now] widened to the
+// report times stored since the last run. A failed run is logged and counted, and the next
+// one covers its period again.
 func (a *analyzer) run(ctx context.Context) {
 	t := time.NewTicker(a.every)
 	defer t.Stop()
@@ -74,9 +85,10 @@ func (a *analyzer) run(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		now := time.Now()
-		res, err := schema.Analyze(ctx, a.pool, now.Add(-analyzeLookback), now)
-		a.seconds.Observe(res.Elapsed.Seconds())
+		since, until := a.period(time.Now())
+		start := time.Now()
+		s, err := analyzeRange(ctx, a.pool, since, until, nil)
+		a.seconds.Observe(time.Since(start).Seconds())
 		switch {
 		case err != nil && ctx.Err() != nil:
 			return
@@ -84,9 +96,34 @@ func (a *analyzer) run(ctx context.Context) {
 			a.failures.Inc()
 			a.log.Warn("periodic analysis failed; the next one covers its period again", "err", err)
 		default:
-			a.log.Debug("periodic analysis done", "since", res.Since, "until", res.Until, "elapsed", res.Elapsed)
+			a.pending.any = false
+			a.log.Debug("periodic analysis done", "since", since, "until", until, "periods", s.periods, "elapsed", s.elapsed)
 		}
 	}
+}
+
+// period returns what a run at now analyzes: the last analyzeLookback, and the report
+// times stored since the last successful run, however old.
+func (a *analyzer) period(now time.Time) (since, until time.Time) {
+	p := &a.pending
+	if from, to, ok := a.st.TakeWritten(); ok {
+		if !p.any || from.Before(p.from) {
+			p.from = from
+		}
+		if !p.any || to.After(p.to) {
+			p.to = to
+		}
+		p.any = true
+	}
+	since, until = now.Add(-analyzeLookback), now
+	if p.any && p.from.Before(since) {
+		since = p.from
+		a.log.Info("analyzing reports stored after the live window", "since", since)
+	}
+	if p.any && p.to.After(until) {
+		until = p.to // reports stamped ahead of this clock
+	}
+	return since, until
 }
 
 // analyzeSummary adds up what the schema.Analyze runs over one period did.
@@ -194,7 +231,7 @@ func runAnalyze(ctx context.Context, cfg Config, r replayRange, log *slog.Logger
 	if until.IsZero() {
 		until = time.Now()
 	}
-	pool, err := openPool(ctx, cfg.DatabaseURL)
+	pool, err := openPool(ctx, cfg.DatabaseURL, 1)
 	if err != nil {
 		return err
 	}

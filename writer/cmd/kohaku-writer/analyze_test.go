@@ -73,42 +73,56 @@ WHERE connection_id = $1 AND kind = 'packet_loss' LIMIT 1`, connectionID).Scan(&
 		start.Sub(last).Round(time.Millisecond), end.Sub(last).Round(time.Millisecond)), nil
 }
 
+// TestRunningWriterFindsIssuesWithinAMinute runs a writer with the periodic analysis and
+// publishes a lossy call: live, and as a backlog an hour old (drained after an outage),
+// which the live window does not reach but the writer analyzes because it stored it.
 func TestRunningWriterFindsIssuesWithinAMinute(t *testing.T) {
-	js := writertest.NewJetStream(t)
-	db := writertest.Database(t)
-	p := startWriter(t, map[string]string{
-		"KOHAKU_NATS_URL":      js.Server.URL(),
-		"KOHAKU_DATABASE_URL":  db,
-		"KOHAKU_ANALYZE_EVERY": "5s",
-	})
-	p.waitReady(t)
-	pool := writertest.Pool(t, db)
-
-	last := time.Now().Truncate(time.Millisecond)
-	const conn = "C0000000000000000000000001"
-	for _, m := range lossyCall(t, conn, last, 8) {
-		js.Publish(t, m)
+	tests := []struct {
+		name string
+		age  time.Duration // of the call's last report when published
+	}{
+		{"live reports", 0},
+		{"a backlog an hour old", time.Hour},
 	}
-	published := time.Now()
-	want := "1 interval(s): critical from -30s to 0s"
-	testenv.Eventually(t, time.Minute, func() error {
-		got, err := lossInterval(context.Background(), pool, conn, last)
-		if err != nil {
-			return err
-		}
-		if got != want {
-			return fmt.Errorf("got %s, want %s", got, want)
-		}
-		return nil
-	})
-	t.Logf("the interval was stored %s after the reports were published", time.Since(published).Round(100*time.Millisecond))
+	for k, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			js := writertest.NewJetStream(t)
+			db := writertest.Database(t)
+			p := startWriter(t, map[string]string{
+				"KOHAKU_NATS_URL":      js.Server.URL(),
+				"KOHAKU_DATABASE_URL":  db,
+				"KOHAKU_ANALYZE_EVERY": "5s",
+			})
+			p.waitReady(t)
+			pool := writertest.Pool(t, db)
 
-	before := len(p.Output())
-	p.Signal(syscall.SIGTERM)
-	if code := p.wait(t, 30*time.Second); code != 0 {
-		t.Errorf("exit code after SIGTERM: %d, want 0", code)
+			last := time.Now().Add(-tt.age).Truncate(time.Millisecond)
+			conn := fmt.Sprintf("C%025d", k+1)
+			for _, m := range lossyCall(t, conn, last, 8) {
+				js.Publish(t, m)
+			}
+			published := time.Now()
+			want := "1 interval(s): critical from -30s to 0s"
+			testenv.Eventually(t, time.Minute, func() error {
+				got, err := lossInterval(context.Background(), pool, conn, last)
+				if err != nil {
+					return err
+				}
+				if got != want {
+					return fmt.Errorf("got %s, want %s", got, want)
+				}
+				return nil
+			})
+			t.Logf("the interval was stored %s after the reports were published", time.Since(published).Round(100*time.Millisecond))
+
+			before := len(p.Output())
+			p.Signal(syscall.SIGTERM)
+			if code := p.wait(t, 30*time.Second); code != 0 {
+				t.Errorf("exit code after SIGTERM: %d, want 0", code)
+			}
+			checkCleanStop(t, p.Output()[before:])
+		})
 	}
-	checkCleanStop(t, p.Output()[before:])
 }
 
 // analyzeSummaryLine finds the analyze subcommand's summary line in its output.

@@ -36,6 +36,7 @@ func TestConfigValidate(t *testing.T) {
 		{"ack pending below a batch", func(c *Config) { c.MaxAckPending = c.BatchSize - 1 }, "KOHAKU_MAX_ACK_PENDING"},
 		{"batch bytes too small", func(c *Config) { c.BatchMaxBytes = 1000 }, "KOHAKU_BATCH_MAX_BYTES"},
 		{"no batch rows", func(c *Config) { c.BatchMaxRows = 0 }, "KOHAKU_BATCH_MAX_ROWS"},
+		{"no write connections", func(c *Config) { c.WriteConnections = 0 }, "KOHAKU_WRITE_CONNECTIONS"},
 		{"ack wait too short", func(c *Config) { c.AckWait = 10 * time.Millisecond }, "KOHAKU_ACK_WAIT"},
 		{"no database", func(c *Config) { c.DatabaseURL = "" }, "KOHAKU_DATABASE_URL"},
 		{"replicas with the embedded server", func(c *Config) { c.EmbeddedNATS, c.StreamReplicas = true, 3 }, "KOHAKU_STREAM_REPLICAS"},
@@ -62,7 +63,7 @@ func TestHelpListsEveryVariable(t *testing.T) {
 		t.Fatalf("-h: exit code %d, stderr %s", code, errOut.String())
 	}
 	for _, v := range []string{"KOHAKU_DATABASE_URL", "KOHAKU_ADMIN_LISTEN", "KOHAKU_BATCH_SIZE", "KOHAKU_BATCH_WAIT",
-		"KOHAKU_MAX_ACK_PENDING", "KOHAKU_ACK_WAIT", "KOHAKU_BATCH_MAX_BYTES", "KOHAKU_BATCH_MAX_ROWS", "KOHAKU_MIGRATE", "KOHAKU_EMBEDDED_NATS", "KOHAKU_EMBEDDED_NATS_LISTEN",
+		"KOHAKU_MAX_ACK_PENDING", "KOHAKU_ACK_WAIT", "KOHAKU_BATCH_MAX_BYTES", "KOHAKU_BATCH_MAX_ROWS", "KOHAKU_WRITE_CONNECTIONS", "KOHAKU_MIGRATE", "KOHAKU_EMBEDDED_NATS", "KOHAKU_EMBEDDED_NATS_LISTEN",
 		"KOHAKU_EMBEDDED_NATS_DIR", "KOHAKU_COMPRESS_AFTER", "KOHAKU_RETAIN_FOR", "KOHAKU_NATS_URL", "KOHAKU_LOG_FORMAT",
 		":5892", "postgres://postgres@127.0.0.1:5432/kohaku?sslmode=disable", "replay", "import FILE..."} {
 		if !strings.Contains(out.String(), v) {

@@ -17,9 +17,11 @@ import (
 	"kohaku/writer/internal/store"
 )
 
-// openPool returns a pool for url; it connects lazily, so an unreachable database is not
-// an error here.
-func openPool(ctx context.Context, url string) (*pgxpool.Pool, error) {
+// openPool returns a pool for url with room for writers connections writing at once and
+// one more (the analyzer, readiness checks): its maximum is raised to that when url's
+// pool_max_conns, or pgxpool's default, is lower. It connects lazily, so an unreachable
+// database is not an error here.
+func openPool(ctx context.Context, url string, writers int) (*pgxpool.Pool, error) {
 	pc, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("KOHAKU_DATABASE_URL: %w", err)
@@ -27,6 +29,9 @@ func openPool(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	if pc.ConnConfig.ConnectTimeout == 0 {
 		// An unreachable server must show as an outage soon, not after the OS gives up.
 		pc.ConnConfig.ConnectTimeout = 5 * time.Second
+	}
+	if need := int32(writers) + 1; pc.MaxConns < need {
+		pc.MaxConns = need
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
@@ -133,7 +138,7 @@ func requireSchema(ctx context.Context, pool *pgxpool.Pool, keepTrying bool, log
 
 // runMigrate is the migrate subcommand.
 func runMigrate(ctx context.Context, cfg Config, log *slog.Logger) error {
-	pool, err := openPool(ctx, cfg.DatabaseURL)
+	pool, err := openPool(ctx, cfg.DatabaseURL, 1)
 	if err != nil {
 		return err
 	}
@@ -147,7 +152,7 @@ func runMigrate(ctx context.Context, cfg Config, log *slog.Logger) error {
 // either way that the tables have every column it stores (requireSchema), and returns a
 // store on it with metrics of its own, and the pool, which the caller closes.
 func openStore(ctx context.Context, cfg Config, log *slog.Logger) (*store.Store, *pgxpool.Pool, error) {
-	pool, err := openPool(ctx, cfg.DatabaseURL)
+	pool, err := openPool(ctx, cfg.DatabaseURL, 1)
 	if err != nil {
 		return nil, nil, err
 	}

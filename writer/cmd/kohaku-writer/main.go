@@ -49,11 +49,11 @@ type Config struct {
 	// Pprof serves Go's profiles on the admin address (admin.WithPprof).
 	Pprof bool `default:"false" desc:"serve Go's runtime profiles under /debug/pprof/ on the admin address (CPU profiles and traces of up to 60s)"`
 
-	ingest.Options // KOHAKU_BATCH_SIZE, KOHAKU_BATCH_WAIT, KOHAKU_MAX_ACK_PENDING, KOHAKU_ACK_WAIT, KOHAKU_WRITE_TIMEOUT, KOHAKU_BATCH_MAX_BYTES, KOHAKU_BATCH_MAX_ROWS
+	ingest.Options // KOHAKU_BATCH_SIZE, KOHAKU_BATCH_WAIT, KOHAKU_MAX_ACK_PENDING, KOHAKU_ACK_WAIT, KOHAKU_WRITE_TIMEOUT, KOHAKU_BATCH_MAX_BYTES, KOHAKU_BATCH_MAX_ROWS, KOHAKU_WRITE_CONNECTIONS
 
 	Migrate bool `default:"true" desc:"apply the schema migrations at start"`
 
-	AnalyzeEvery time.Duration `split_words:"true" default:"30s" desc:"how often run recomputes the issue intervals and scores of the last two minutes of reports; 0 turns it off (kohaku-writer analyze still recomputes any period)"`
+	AnalyzeEvery time.Duration `split_words:"true" default:"30s" desc:"how often run recomputes the issue intervals and scores of the last two minutes of reports and of what it stored since, however old; 0 turns it off (kohaku-writer analyze still recomputes any period)"`
 
 	EmbeddedNATS       bool   `envconfig:"EMBEDDED_NATS" default:"false" desc:"run the JetStream server inside the writer (single machine); KOHAKU_NATS_URL is then not used"`
 	EmbeddedNATSListen string `envconfig:"EMBEDDED_NATS_LISTEN" default:"127.0.0.1:4222" desc:"client address of the embedded JetStream server"`

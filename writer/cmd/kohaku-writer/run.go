@@ -74,7 +74,7 @@ func runWriter(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("jetstream: %w", err)
 	}
 
-	pool, err := openPool(ctx, cfg.DatabaseURL)
+	pool, err := openPool(ctx, cfg.DatabaseURL, cfg.WriteConnections)
 	if err != nil {
 		return err
 	}
@@ -105,12 +105,12 @@ func runWriter(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 	}
 
+	st := store.New(pool, log, reg)
 	if cfg.AnalyzeEvery > 0 {
-		go newAnalyzer(pool, cfg.AnalyzeEvery, log, reg).run(ctx)
+		go newAnalyzer(pool, st, cfg.AnalyzeEvery, log, reg).run(ctx)
 		log.Info("periodic analysis on", "every", cfg.AnalyzeEvery, "lookback", analyzeLookback)
 	}
 
-	st := store.New(pool, log, reg)
 	c, err := ingest.New(js, st, cfg.Options, log, reg)
 	if err != nil {
 		return err

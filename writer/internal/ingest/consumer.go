@@ -42,6 +42,12 @@ type Options struct {
 	// BatchMaxRows is the most stats rows in one batch, all tables together; a message
 	// with more is a batch of its own.
 	BatchMaxRows int `split_words:"true" default:"50000" desc:"most stats rows written in one transaction (a message with more is written alone)"`
+	// WriteConnections is how many batches are written at once, each in its own
+	// transaction on its own database connection and acknowledged after its own commit.
+	// Batches may then commit in another order than they were pulled: natural keys make
+	// the order irrelevant. The writer holds up to that many batches being written, so it
+	// multiplies the memory ceiling's batches (README, "Operations").
+	WriteConnections int `split_words:"true" default:"1" desc:"batches written at once, each in its own transaction on its own database connection; more drains faster when PostgreSQL has idle cores, and multiplies the batches held in memory"`
 	// StreamTrimPercent is how much of the stream's MaxBytes written messages may take: the
 	// Consumer purges the oldest messages that the consumer has acknowledged beyond it
 	// (stream.Trim), so that the stream, which refuses new messages when full, keeps the
@@ -83,6 +89,9 @@ func (o Options) Validate() error {
 	}
 	if o.BatchMaxRows < 1 {
 		errs = append(errs, fmt.Errorf("KOHAKU_BATCH_MAX_ROWS must be at least 1, got %d", o.BatchMaxRows))
+	}
+	if o.WriteConnections < 1 {
+		errs = append(errs, fmt.Errorf("KOHAKU_WRITE_CONNECTIONS must be at least 1, got %d", o.WriteConnections))
 	}
 	if o.StreamTrimPercent < 1 || o.StreamTrimPercent > 100 {
 		errs = append(errs, fmt.Errorf("KOHAKU_STREAM_TRIM_PERCENT must be 1 to 100, got %d", o.StreamTrimPercent))
@@ -144,7 +153,7 @@ type Consumer struct {
 	trimFailing bool // the last trim failed; owned by the Monitor's goroutine
 
 	isBound atomic.Bool
-	stalled atomic.Pointer[error] // why the held batch cannot be written, nil when it can
+	stalled atomic.Pointer[error] // why a held batch cannot be written, nil when every one can
 }
 
 // New returns a Consumer of the KOHAKU stream in js writing to st. It fails unless o is
@@ -162,7 +171,7 @@ func New(js jetstream.JetStream, st *store.Store, o Options, log *slog.Logger, r
 		reg = prometheus.NewRegistry()
 	}
 	c := &Consumer{js: js, st: st, o: o, m: newMetrics(reg), log: log.With("consumer", o.Durable)}
-	c.r = &retrier{st: st, log: c.log, min: o.RetryMin, max: o.RetryMax, timeout: o.WriteTimeout, stalled: c.setStalled}
+	c.r = &retrier{st: st, log: c.log, min: o.RetryMin, max: o.RetryMax, timeout: o.WriteTimeout, stalls: &stalls{set: c.setStalled}}
 	c.loss = &losses{log: c.log, lost: c.m.lost}
 	c.mon = stream.NewMonitor(js, stream.MonitorOptions{Every: o.LagEvery, Consumer: o.Durable, Observe: c.observe}, c.log, reg)
 	return c, nil
@@ -179,7 +188,7 @@ func (c *Consumer) setStalled(err error) {
 }
 
 // Ready reports why the consumer cannot write now: NATS is not connected, it is not bound
-// to the durable consumer, its batch cannot be written, or the database does not answer.
+// to the durable consumer, a batch it holds cannot be written, or the database does not answer.
 func (c *Consumer) Ready(ctx context.Context) error {
 	if nc := c.js.Conn(); !nc.IsConnected() {
 		return fmt.Errorf("NATS not connected (%s)", nc.Status())
@@ -194,7 +203,7 @@ func (c *Consumer) Ready(ctx context.Context) error {
 }
 
 // Run binds the durable consumer, creating or updating it (waiting while JetStream cannot
-// be reached), and writes batches until ctx ends. Then it finishes the batch it holds
+// be reached), and writes batches until ctx ends. Then it finishes the batches it holds
 // (commit, then acknowledge) unless the database is failing, and returns nil: what it did
 // not acknowledge is delivered again later. It binds again when pulling fails, for example
 // when the consumer was deleted. It returns an error only when it cannot go on.
@@ -278,7 +287,7 @@ func (c *Consumer) bound(ctx context.Context, cons jetstream.Consumer) error {
 
 // pull writes batches from cons until ctx ends or pulling fails.
 func (c *Consumer) pull(ctx context.Context, cons jetstream.Consumer) error {
-	// The pull buffer holds one batch's bytes: the next batch arrives while this one is
+	// The pull buffer holds one batch's bytes: the next batch arrives while these are
 	// written, and a writer that is stuck holds at most the pipeline's batches and the
 	// buffer (doc.go).
 	it, err := cons.Messages(c.o.pullOptions(c.js.Conn())...)
@@ -296,7 +305,7 @@ func (c *Consumer) pull(ctx context.Context, cons jetstream.Consumer) error {
 		}
 		return true, false
 	}
-	return pipeline(ctx, it, c.o.bounds(), check, func(b *decodedBatch) error { return c.flush(ctx, b) })
+	return pipeline(ctx, it, c.o.bounds(), check, c.o.WriteConnections, func(b *decodedBatch) error { return c.flush(ctx, b) })
 }
 
 // flush writes b, retrying until it succeeds or ctx ends, then acknowledges its messages:

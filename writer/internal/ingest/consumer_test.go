@@ -209,6 +209,49 @@ func TestSameMessageTwiceKeepsCounts(t *testing.T) {
 	}
 }
 
+// TestConcurrentBatchesStoreOnce drains a backlog with batches written on two connections
+// at once, every message of the second case published twice so that the same rows are in
+// batches written at the same time: each row is stored once, and nothing is left
+// unacknowledged.
+func TestConcurrentBatchesStoreOnce(t *testing.T) {
+	tests := []struct {
+		name  string
+		twice bool
+	}{
+		{name: "backlog"},
+		{name: "each message twice, in concurrent batches", twice: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			msgs := writertest.Messages(t, 10*fixtureCount(t))
+			want := writertest.Expect(t, msgs)
+			for i, m := range msgs {
+				e.js.Publish(t, m)
+				if tt.twice {
+					// Another Nats-Msg-Id, right behind: the copy lands in the same
+					// batch or the next, which the other connection writes meanwhile.
+					e.js.PublishID(t, m, fmt.Sprintf("again-%d", i))
+				}
+			}
+			w := e.start(t, ingest.Options{BatchSize: 5, BatchWait: 20 * time.Millisecond, WriteConnections: 2})
+			writertest.WaitCounts(t, e.pool, want, 60*time.Second)
+			e.waitSettled(t, stream.Consumer)
+			writertest.WaitCounts(t, e.pool, want, time.Second)
+			n := len(msgs)
+			if tt.twice {
+				n *= 2
+				if writertest.Metric(t, w.reg, "kohaku_writer_duplicate_rows_total") == 0 {
+					t.Error("kohaku_writer_duplicate_rows_total is 0: the second copies were not written at all")
+				}
+			}
+			if got := writertest.Metric(t, w.reg, "kohaku_writer_messages_total"); got != float64(n) {
+				t.Errorf("kohaku_writer_messages_total = %v, want %d", got, n)
+			}
+		})
+	}
+}
+
 func TestReplay(t *testing.T) {
 	e := newEnv(t)
 	first := writertest.Messages(t, 2*fixtureCount(t))
@@ -339,51 +382,65 @@ func (l *lines) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// TestDatabaseOutage blocks the database while the writer drains, with one connection and
+// with batches written on two at once: the writer stays up, not ready, holds its batches,
+// and stores every message exactly once after the database is back.
 func TestDatabaseOutage(t *testing.T) {
-	e := newEnv(t)
-	msgs := writertest.Messages(t, 8*fixtureCount(t))
-	before, during := msgs[:len(msgs)/2], msgs[len(msgs)/2:]
-	// A short AckWait: the outage outlasts it, so the held batch must be kept alive
-	// with InProgress and buffered messages come again.
-	w := e.start(t, ingest.Options{BatchSize: 10, AckWait: 2 * time.Second, RetryMax: 300 * time.Millisecond})
-	e.publish(t, before)
-	writertest.WaitCounts(t, e.pool, writertest.Expect(t, before), 60*time.Second)
-
-	dbtest.BlockDatabase(t, e.url)
-	blocked := time.Now()
-	// Messages keep arriving while the database is away.
-	e.publish(t, during)
-	// The outage outlasts AckWait: the held batch must be kept alive meanwhile, and the
-	// writer must stay up and report itself not ready all along.
-	testenv.Eventually(t, 20*time.Second, func() error {
-		select {
-		case err := <-w.done:
-			t.Fatalf("Run returned during the outage: %v", err)
-		default:
-		}
-		if w.c.Ready(context.Background()) == nil {
-			return errors.New("writer still ready while its database refuses connections")
-		}
-		if writertest.Metric(t, w.reg, "kohaku_writer_stalled") != 1 {
-			return errors.New("writer not stalled yet")
-		}
-		if time.Since(blocked) < 3*time.Second {
-			return errors.New("outage not longer than AckWait yet")
-		}
-		return nil
-	})
-	if up := writertest.Metric(t, w.reg, "kohaku_writer_database_up"); up != 0 {
-		t.Errorf("kohaku_writer_database_up = %v during the outage, want 0", up)
+	tests := []struct {
+		name        string
+		connections int
+	}{
+		{name: "one connection", connections: 1},
+		{name: "two connections", connections: 2},
 	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			msgs := writertest.Messages(t, 8*fixtureCount(t))
+			before, during := msgs[:len(msgs)/2], msgs[len(msgs)/2:]
+			// A short AckWait: the outage outlasts it, so the held batch must be kept alive
+			// with InProgress and buffered messages come again.
+			w := e.start(t, ingest.Options{BatchSize: 10, AckWait: 2 * time.Second, RetryMax: 300 * time.Millisecond, WriteConnections: tt.connections})
+			e.publish(t, before)
+			writertest.WaitCounts(t, e.pool, writertest.Expect(t, before), 60*time.Second)
 
-	dbtest.AllowDatabase(t, e.url)
-	writertest.WaitCounts(t, e.pool, writertest.Expect(t, msgs), 60*time.Second)
-	e.waitSettled(t, stream.Consumer)
-	testenv.Eventually(t, 5*time.Second, func() error { return w.c.Ready(context.Background()) })
-	select {
-	case err := <-w.done:
-		t.Fatalf("Run returned: %v", err)
-	default:
+			dbtest.BlockDatabase(t, e.url)
+			blocked := time.Now()
+			// Messages keep arriving while the database is away.
+			e.publish(t, during)
+			// The outage outlasts AckWait: the held batch must be kept alive meanwhile, and the
+			// writer must stay up and report itself not ready all along.
+			testenv.Eventually(t, 20*time.Second, func() error {
+				select {
+				case err := <-w.done:
+					t.Fatalf("Run returned during the outage: %v", err)
+				default:
+				}
+				if w.c.Ready(context.Background()) == nil {
+					return errors.New("writer still ready while its database refuses connections")
+				}
+				if writertest.Metric(t, w.reg, "kohaku_writer_stalled") != 1 {
+					return errors.New("writer not stalled yet")
+				}
+				if time.Since(blocked) < 3*time.Second {
+					return errors.New("outage not longer than AckWait yet")
+				}
+				return nil
+			})
+			if up := writertest.Metric(t, w.reg, "kohaku_writer_database_up"); up != 0 {
+				t.Errorf("kohaku_writer_database_up = %v during the outage, want 0", up)
+			}
+
+			dbtest.AllowDatabase(t, e.url)
+			writertest.WaitCounts(t, e.pool, writertest.Expect(t, msgs), 60*time.Second)
+			e.waitSettled(t, stream.Consumer)
+			testenv.Eventually(t, 5*time.Second, func() error { return w.c.Ready(context.Background()) })
+			select {
+			case err := <-w.done:
+				t.Fatalf("Run returned: %v", err)
+			default:
+			}
+		})
 	}
 }
 

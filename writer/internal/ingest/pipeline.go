@@ -2,6 +2,8 @@ package ingest
 
 import (
 	"context"
+	"sync"
+	"sync/atomic"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -18,16 +20,18 @@ type decodedBatch struct {
 	rows  int             // in items, all tables together
 }
 
-// pipeline collects and decodes batches within b from it in one goroutine and hands each,
-// in order, to write in the calling goroutine: the next batch is pulled and normalized
-// while the database writes the last one, and a batch has one owner at a time. It holds at
-// most the batch being written, a decoded one waiting and the collector's held message
-// (besides the iterator's pull buffer): the memory ceiling of README's "Operations". When
-// collecting ends (ctx ended, accept saw the last message, the iterator failed) the batch
-// collected so far is still written; pipeline then returns the collector's error. When
-// write fails, pipeline stops collecting, drops the batch it may hold (unacknowledged, so
-// it comes again) and returns write's error.
-func pipeline(ctx context.Context, it jetstream.MessagesContext, b bounds, accept acceptFunc, write func(*decodedBatch) error) error {
+// pipeline collects and decodes batches within b from it in one goroutine and hands each
+// to write, called by writers goroutines (at least one) at once: the next batch is pulled
+// and normalized while the database writes the last ones, and a batch has one owner at a
+// time. Batches are handed over in the order collected but may finish in any order when
+// writers is more than one. It holds at most the writers' batches being written, a decoded
+// one waiting and the collector's held message (besides the iterator's pull buffer): the
+// memory ceiling of README's "Operations". When collecting ends (ctx ended, accept saw the
+// last message, the iterator failed) the batches collected so far are still written;
+// pipeline then returns the collector's error. When a write fails, pipeline stops
+// collecting, lets the other writes in progress finish, drops the batch it may hold
+// (unacknowledged, so it comes again) and returns the first write error.
+func pipeline(ctx context.Context, it jetstream.MessagesContext, b bounds, accept acceptFunc, writers int, write func(*decodedBatch) error) error {
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	batches := make(chan *decodedBatch) // unbuffered: at most one batch waits, decoded
@@ -40,7 +44,7 @@ func pipeline(ctx context.Context, it jetstream.MessagesContext, b bounds, accep
 		for {
 			db, err := c.next(cctx)
 			if len(db.msgs) > 0 {
-				// Taken by the writer, or dropped by it after a failed write.
+				// Taken by a writer, or dropped by one after a failed write.
 				batches <- db
 			}
 			if err != nil {
@@ -49,15 +53,32 @@ func pipeline(ctx context.Context, it jetstream.MessagesContext, b bounds, accep
 			}
 		}
 	}()
-	var writeErr error
-	for db := range batches {
-		if writeErr = write(db); writeErr != nil {
-			cancel()
-			for range batches { // drop what the collector still sends, unacknowledged
+	var (
+		wg       sync.WaitGroup
+		failOnce sync.Once
+		failed   atomic.Bool
+		writeErr error
+	)
+	for range max(1, writers) {
+		wg.Go(func() {
+			for db := range batches {
+				if failed.Load() {
+					continue // dropped, unacknowledged: another write failed
+				}
+				if err := write(db); err != nil {
+					failed.Store(true)
+					failOnce.Do(func() {
+						writeErr = err
+						cancel()
+					})
+					for range batches { // drop what the collector still sends, unacknowledged
+					}
+					return
+				}
 			}
-			break
-		}
+		})
 	}
+	wg.Wait()
 	<-done
 	if writeErr != nil {
 		return writeErr

@@ -167,7 +167,7 @@ func Replay(ctx context.Context, js jetstream.JetStream, st *store.Store, o Repl
 	}
 	r := &retrier{st: st, log: log, min: co.RetryMin, max: co.RetryMax, timeout: co.WriteTimeout}
 	var window store.TimeWindow
-	err = pipeline(ctx, it, co.bounds(), accept, func(b *decodedBatch) error {
+	err = pipeline(ctx, it, co.bounds(), accept, 1, func(b *decodedBatch) error {
 		res, err := r.write(ctx, b.items, nil, 0)
 		if err != nil {
 			return err

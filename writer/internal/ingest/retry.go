@@ -5,20 +5,22 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"kohaku/pkg/retry"
 	"kohaku/writer/internal/store"
 )
 
-// retrier writes batches, retrying failures with capped exponential backoff.
+// retrier writes batches, retrying failures with capped exponential backoff. It is safe for
+// concurrent use: several batches may be written, and retried, at once.
 type retrier struct {
 	st       *store.Store
 	log      *slog.Logger
 	min, max time.Duration // backoff bounds
 	timeout  time.Duration // of one attempt
-	// stalled, when not nil, is told of each failure and of the recovery (nil).
-	stalled func(error)
+	// stalls, when not nil, is told of each failure and of each recovery.
+	stalls *stalls
 }
 
 // write stores items until it succeeds or ctx ends. An attempt in progress is not canceled
@@ -40,9 +42,7 @@ func (r *retrier) write(ctx context.Context, items []store.Message, keepAlive fu
 		if err == nil {
 			if attempts > 1 {
 				r.log.Info("database write works again", "attempts", attempts, "outage", time.Since(failed).Round(time.Millisecond))
-				if r.stalled != nil {
-					r.stalled(nil)
-				}
+				r.stalls.recovered()
 			}
 			return res, nil
 		}
@@ -56,15 +56,51 @@ func (r *retrier) write(ctx context.Context, items []store.Message, keepAlive fu
 			failed = time.Now()
 			r.log.Error("database write failed, keeping the batch and retrying; this needs an operator", "messages", len(items), "err", err)
 		}
-		if r.stalled != nil {
-			r.stalled(err)
-		}
+		r.stalls.failed(attempts == 1, err)
 		if werr := b.Wait(ctx); werr != nil {
+			r.stalls.recovered() // given up: this batch no longer holds the writer
 			return store.Result{}, fmt.Errorf("write %d messages: gave up after %d attempts: %w", len(items), attempts, errors.Join(werr, err))
 		}
 		if keepAlive != nil && keepEvery > 0 && time.Since(lastKeep) >= keepEvery {
 			keepAlive()
 			lastKeep = time.Now()
 		}
+	}
+}
+
+// stalls counts the batches being retried, so that a writer writing several batches at once
+// is stalled while any of them fails and ready only when none does. A nil *stalls does
+// nothing.
+type stalls struct {
+	set func(error) // told the last failure while a batch fails, nil once none does
+
+	mu      sync.Mutex
+	failing int // batches between their first failure and their success (or giving up)
+}
+
+// failed records a failed attempt to write a batch; first tells whether it was the batch's
+// first failure.
+func (s *stalls) failed(first bool, err error) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if first {
+		s.failing++
+	}
+	s.set(err)
+}
+
+// recovered records that a batch that failed no longer does.
+func (s *stalls) recovered() {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failing--; s.failing <= 0 {
+		s.failing = 0
+		s.set(nil)
 	}
 }

@@ -93,10 +93,11 @@ func (r *Result) add(o Result, offset int) {
 
 // Store writes batches of messages through a connection pool.
 type Store struct {
-	pool   *pgxpool.Pool
-	m      *metrics
-	log    *slog.Logger
-	recent *recentReports
+	pool    *pgxpool.Pool
+	m       *metrics
+	log     *slog.Logger
+	recent  *recentReports
+	written written // report times stored since TakeWritten
 }
 
 // New returns a Store writing through pool. It logs to log (nothing when nil) and registers
@@ -143,6 +144,7 @@ func (s *Store) Write(ctx context.Context, msgs []Message) (Result, error) {
 		return Result{}, err
 	}
 	s.m.up(true)
+	s.written.add(msgs)
 	s.m.count(msgs, res)
 	s.logDeadLetters(msgs, res.added)
 	return res, nil
