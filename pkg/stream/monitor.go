@@ -61,6 +61,9 @@ type Monitor struct {
 	last *Snapshot // the last successful look, nil before the first
 	need int64     // bytes of the largest message refused since the stream last had room
 	full error     // why the stream is full, nil when it has room
+	// refusedAt is when the last refusal was recorded: a look that began before it may
+	// show the stream as it was before it filled, and does not clear full.
+	refusedAt time.Time
 }
 
 // NewMonitor returns a Monitor of the stream in js. It logs to log (nothing when nil) and
@@ -137,6 +140,7 @@ func (m *Monitor) sleep(ctx context.Context, d time.Duration) bool {
 func (m *Monitor) look(ctx context.Context, withConsumer bool) error {
 	ctx, cancel := context.WithTimeout(ctx, m.o.Every)
 	defer cancel()
+	began := time.Now()
 	s, err := m.js.Stream(ctx, Name) // one stream info request
 	if err != nil {
 		return fmt.Errorf("look up stream %s: %w", Name, err)
@@ -148,7 +152,7 @@ func (m *Monitor) look(ctx context.Context, withConsumer bool) error {
 			snap.Consumer, snap.Oldest = m.last.Consumer, m.last.Oldest
 		}
 		m.mu.Unlock()
-		m.record(snap)
+		m.record(snap, began)
 		return nil
 	}
 	c, err := s.Consumer(ctx, m.o.Consumer) // one consumer info request
@@ -163,7 +167,7 @@ func (m *Monitor) look(ctx context.Context, withConsumer bool) error {
 			return err
 		}
 	}
-	m.record(snap)
+	m.record(snap, began)
 	if m.o.Observe != nil && snap.Consumer != nil {
 		m.o.Observe(ctx, snap)
 	}
@@ -193,8 +197,9 @@ func oldestUnacked(ctx context.Context, s jetstream.Stream, st jetstream.StreamS
 	return msg.Time, nil
 }
 
-// record keeps snap as the last look and decides whether the stream is full.
-func (m *Monitor) record(snap *Snapshot) {
+// record keeps snap, a look that began at began, as the last look and decides whether the
+// stream is full.
+func (m *Monitor) record(snap *Snapshot, began time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.last = snap
@@ -204,6 +209,9 @@ func (m *Monitor) record(snap *Snapshot) {
 		}
 		m.full = err
 		return
+	}
+	if m.full != nil && began.Before(m.refusedAt) {
+		return // the stream as it was before the refusal: the next look decides
 	}
 	if m.full != nil {
 		m.log.Info("stream has room again", "stream", Name, "bytes", snap.Info.State.Bytes, "max_bytes", snap.Info.Config.MaxBytes)
@@ -233,6 +241,7 @@ func fullness(info *jetstream.StreamInfo, need int64) error {
 func (m *Monitor) Refused(size int64) {
 	m.mu.Lock()
 	m.need = max(m.need, size)
+	m.refusedAt = time.Now()
 	if m.full == nil {
 		m.full = fmt.Errorf("%w: a message of %d bytes was refused", ErrFull, size)
 		m.log.Warn("stream full: new messages are refused until there is room", "stream", Name, "err", m.full)
