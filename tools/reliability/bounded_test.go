@@ -18,8 +18,9 @@ import (
 	"kohaku/tools/internal/sim"
 )
 
-// The writer's memory ceiling as README's "Operations" states it: each of the three batches
-// that a writer holds at most (written, decoded and waiting, being collected) takes
+// The writer's memory ceiling as README's "Operations" states it: each of the N + 2 batches
+// that a writer holds at most (N = KOHAKU_WRITE_CONNECTIONS written, one decoded and
+// waiting, one being collected) takes
 //
 //	batch = max(3 × KOHAKU_BATCH_MAX_BYTES + 1.7 kB × KOHAKU_BATCH_MAX_ROWS, 95 × max payload)
 //
@@ -34,13 +35,18 @@ const (
 	ceilingGC         = 2        // heap at its largest per byte live (GOGC=100)
 )
 
-// memoryCeiling is the most resident memory of a writer with the batch bounds given, when
-// NATS takes messages of at most maxPayload bytes.
-func memoryCeiling(batchBytes, batchRows, maxPayload int64) int64 {
+// memoryCeiling is the most resident memory of a writer with the batch bounds given and
+// writeConnections batches written at once, when NATS takes messages of at most
+// maxPayload bytes.
+func memoryCeiling(batchBytes, batchRows, maxPayload, writeConnections int64) int64 {
 	batch := max(ceilingBodyCopies*batchBytes+ceilingRowBytes*batchRows, ceilingAlone*maxPayload)
 	pull := max(batchBytes, maxPayload)
-	return ceilingBaseline + ceilingGC*(3*batch+pull)
+	return ceilingBaseline + ceilingGC*((writeConnections+2)*batch+pull)
 }
+
+// writeConnections is KOHAKU_WRITE_CONNECTIONS of the writers these scenarios start: the
+// default.
+const writeConnections = 1
 
 // procStatus returns a "kB" field of /proc/PID/status, such as VmHWM, the peak resident
 // memory, in bytes.
@@ -348,7 +354,7 @@ func TestWriterMemoryStaysUnderItsCeiling(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ceiling := memoryCeiling(batchBytes, batchRows, maxPayload)
+	ceiling := memoryCeiling(batchBytes, batchRows, maxPayload, writeConnections)
 	var rows int
 	if err := p.pool.QueryRow(context.Background(),
 		"SELECT (SELECT count(*) FROM rtc_other_stats) + (SELECT count(*) FROM rtc_inbound_rtp_stats)").Scan(&rows); err != nil {

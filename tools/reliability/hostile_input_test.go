@@ -437,7 +437,7 @@ func TestHostileInputTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ceiling := memoryCeiling(defaultBatchMaxBytes, defaultBatchMaxRows, maxPayload)
+	ceiling := memoryCeiling(defaultBatchMaxBytes, defaultBatchMaxRows, maxPayload, writeConnections)
 	line := fmt.Sprintf("%s writer_vmhwm=%dMiB ceiling=%dMiB", v.summary(), hwm>>20, ceiling>>20)
 	t.Log(line)
 	fmt.Printf("%s: %s\n", t.Name(), line)
