@@ -324,3 +324,49 @@ func TestFreeAddr(t *testing.T) {
 	}
 	l.Close()
 }
+
+// A port of the ephemeral range can be taken by any outgoing connection before the
+// program listens on it (CI saw it happen); below the range only a listener can.
+func TestFreeAddrIsBelowTheEphemeralRange(t *testing.T) {
+	lo, ok := ephemeralLow()
+	if !ok {
+		t.Fatalf("%s cannot be read: FreeAddr lets the kernel pick ports from that range", ephemeralRange)
+	}
+	seen := map[string]bool{}
+	for range 20 {
+		addr := FreeAddr(t)
+		_, p, err := net.SplitHostPort(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		port, err := strconv.Atoi(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if port < pickFloor || port >= lo {
+			t.Errorf("FreeAddr gave %s, want a port in [%d, %d)", addr, pickFloor, lo)
+		}
+		seen[addr] = true
+	}
+	if len(seen) < 10 {
+		t.Errorf("20 calls gave %d addresses, want random picks that rarely repeat", len(seen))
+	}
+}
+
+// A port a listener holds is never given.
+func TestFreeAddrSkipsAPortInUse(t *testing.T) {
+	held := map[string]bool{}
+	for range 200 {
+		l, err := net.Listen("tcp", FreeAddr(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		held[l.Addr().String()] = true
+	}
+	for range 200 {
+		if addr := FreeAddr(t); held[addr] {
+			t.Fatalf("FreeAddr gave %s, which a listener holds", addr)
+		}
+	}
+}

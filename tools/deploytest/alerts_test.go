@@ -220,28 +220,37 @@ func TestAlertRulesUseExportedMetrics(t *testing.T) {
 	if resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("POST /stats-webhook: %d %s, want 204", resp.StatusCode, answer)
 	}
-	var writerNames map[string]bool
-	testenv.Eventually(t, 30*time.Second, func() error {
-		if writerNames, err = scrapeMetricNames("http://" + writerAdmin + "/metrics"); err != nil {
-			return err
-		}
-		if !writerNames["kohaku_writer_dead_letters_total"] {
-			return fmt.Errorf("the writer has not counted the dead letter yet")
-		}
-		return nil
-	})
-	receiverNames, err := scrapeMetricNames("http://" + receiverAdmin + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-
+	need := map[string][]string{} // metric name: the rules that read it
 	for where, r := range alertRules(t) {
 		for _, n := range promMetricNames(r.Expr) {
-			if strings.HasPrefix(n, "kohaku_") && !receiverNames[n] && !writerNames[n] {
-				t.Errorf("%s: metric %s is on neither the receiver's nor the writer's /metrics", where, n)
+			if strings.HasPrefix(n, "kohaku_") {
+				need[n] = append(need[n], where)
 			}
 		}
 	}
+	// The stream series come from looks every few seconds (stream.Monitor), and the one
+	// at a writer's start may come before its consumer exists: wait for the next.
+	testenv.Eventually(t, 30*time.Second, func() error {
+		writerNames, err := scrapeMetricNames("http://" + writerAdmin + "/metrics")
+		if err != nil {
+			return err
+		}
+		receiverNames, err := scrapeMetricNames("http://" + receiverAdmin + "/metrics")
+		if err != nil {
+			return err
+		}
+		var missing []string
+		for n, rules := range need {
+			if !receiverNames[n] && !writerNames[n] {
+				missing = append(missing, fmt.Sprintf("%s (%s)", n, strings.Join(rules, ", ")))
+			}
+		}
+		if len(missing) > 0 {
+			slices.Sort(missing)
+			return fmt.Errorf("metrics the rules read are on neither the receiver's nor the writer's /metrics: %s", strings.Join(missing, ", "))
+		}
+		return nil
+	})
 }
 
 // webhookWithNUL returns the first stats webhook fixture with one more stats element, a
