@@ -8,7 +8,8 @@ import (
 	"kohaku/pkg/sora"
 )
 
-// BenchmarkMessage normalizes the largest fixture, as the writer does for every message.
+// BenchmarkMessage normalizes the largest fixture, as the writer does for every message:
+// with Message, and with one Normalizer for all, as each decode worker of the writer does.
 func BenchmarkMessage(b *testing.B) {
 	var body []byte
 	var typ string
@@ -17,12 +18,23 @@ func BenchmarkMessage(b *testing.B) {
 			body, typ = fx.Body, fx.ExporterType
 		}
 	}
-	b.ReportAllocs()
-	b.SetBytes(int64(len(body)))
-	for b.Loop() {
-		if _, err := Message(typ, body); err != nil {
-			b.Fatal(err)
-		}
+	var n Normalizer
+	for _, bc := range []struct {
+		name    string
+		message func(string, []byte) (*Rows, error)
+	}{
+		{"fresh", Message},
+		{"reused", n.Message},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				if _, err := bc.message(typ, body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

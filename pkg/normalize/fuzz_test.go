@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strconv"
 	"testing"
 	"unicode/utf8"
@@ -16,27 +17,7 @@ import (
 // row. The raw input is also given to Message as a whole body, which must never panic and
 // fail only with a *DecodeError.
 func FuzzLossless(f *testing.F) {
-	// Small seeds, so that the fuzzer minimizes fast: one element of each type.
-	seen := map[string]bool{}
-	for _, fx := range testBodies(f) {
-		var env struct{ Stats []json.RawMessage }
-		if err := json.Unmarshal(fx.Body, &env); err != nil {
-			f.Fatal(err)
-		}
-		for _, e := range env.Stats {
-			var head struct{ Type string }
-			_ = json.Unmarshal(e, &head)
-			if !seen[head.Type] {
-				seen[head.Type] = true
-				f.Add([]byte("[" + string(e) + "]"))
-			}
-		}
-	}
-	for _, ec := range edgeCases() {
-		f.Add([]byte(ec.stats))
-	}
-	f.Add([]byte(`[{"id":"x","type":"inbound-rtp","timestamp":1,"packetsLost":-1,"jitter":1e-7,"zz":{"a":[]}}]`))
-
+	addStatsSeeds(f)
 	f.Fuzz(func(t *testing.T, stats []byte) {
 		for _, typ := range []string{sora.TypeUserAgent, sora.TypeErlangVM} {
 			if _, err := Message(typ, stats); err != nil {
@@ -70,6 +51,54 @@ func FuzzLossless(f *testing.F) {
 		}
 		checkLossless(t, erlang, rows)
 		checkRowTypes(t, rows)
+	})
+}
+
+// addStatsSeeds adds stats arrays to f: small ones, so that the fuzzer minimizes fast.
+func addStatsSeeds(f *testing.F) {
+	// One element of each type.
+	seen := map[string]bool{}
+	for _, fx := range testBodies(f) {
+		var env struct{ Stats []json.RawMessage }
+		if err := json.Unmarshal(fx.Body, &env); err != nil {
+			f.Fatal(err)
+		}
+		for _, e := range env.Stats {
+			var head struct{ Type string }
+			_ = json.Unmarshal(e, &head)
+			if !seen[head.Type] {
+				seen[head.Type] = true
+				f.Add([]byte("[" + string(e) + "]"))
+			}
+		}
+	}
+	for _, ec := range edgeCases() {
+		f.Add([]byte(ec.stats))
+	}
+	f.Add([]byte(`[{"id":"x","type":"inbound-rtp","timestamp":1,"packetsLost":-1,"jitter":1e-7,"zz":{"a":[]}}]`))
+}
+
+// FuzzNormalizerReuse runs random stats arrays, inside an envelope and as whole bodies,
+// through one Normalizer between the largest fixture's body, and compares every result
+// with Message's: what the Normalizer keeps from one body must never change the next.
+func FuzzNormalizerReuse(f *testing.F) {
+	addStatsSeeds(f)
+	var large []byte
+	for _, fx := range testBodies(f) {
+		if fx.ExporterType == sora.TypeUserAgent && len(fx.Body) > len(large) {
+			large = fx.Body
+		}
+	}
+	f.Fuzz(func(t *testing.T, stats []byte) {
+		body := userAgentBody("01JD3K9Q2W8E5R7T1Y4U6I0F01", string(stats))
+		var n Normalizer
+		for i, b := range [][]byte{large, body, stats, body, large, stats} {
+			got, gotErr := n.Message(sora.TypeUserAgent, b)
+			want, wantErr := Message(sora.TypeUserAgent, b)
+			if (gotErr == nil) != (wantErr == nil) || !reflect.DeepEqual(got, want) {
+				t.Fatalf("body %d: the Normalizer gave %v, %v; Message gives %v, %v", i, got, gotErr, want, wantErr)
+			}
+		}
 	})
 }
 

@@ -31,7 +31,27 @@ import (
 // gets no row: it is listed in Rows.Rejected, whole, and the other elements are stored.
 //
 // Every error is a *DecodeError: the body can never become rows.
+//
+// Message allocates its working memory afresh; a Normalizer reuses it from one body to
+// the next.
 func Message(exporterType string, body []byte) (*Rows, error) {
+	var n Normalizer
+	return n.Message(exporterType, body)
+}
+
+// A Normalizer turns bodies into rows as Message does, keeping the working memory that
+// is not part of the rows (the members of the element at hand, the ids seen, the text
+// boxed) for the next body: nearly half of the bytes that normalizing a browser's report
+// allocates, which the writer's garbage collector would otherwise reclaim
+// (BenchmarkMessage). The zero value is ready to use. A Normalizer is not safe for
+// concurrent use; the Rows it returns share nothing with it and stay valid after the next
+// call.
+type Normalizer struct {
+	b builder
+}
+
+// Message is the package's Message, reusing n's working memory.
+func (n *Normalizer) Message(exporterType string, body []byte) (*Rows, error) {
 	var facts bodyFacts
 	if err := checkBody(body, &facts); err != nil {
 		return nil, &DecodeError{Err: err}
@@ -46,17 +66,9 @@ func Message(exporterType string, body []byte) (*Rows, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &builder{
-		sc:         sc,
-		surrogates: facts.surrogates,
-		check:      facts.unstorable(),
-		rows:       &Rows{},
-		time:       env.time,
-		seen:       make(map[statsKey]struct{}, 64),
-		// Browsers' reports hold a row per 400 to 500 bytes (a Chromium capture of 12 KB,
-		// 27 rows): room for them at once, rather than growing the slice five times.
-		made: make([]madeRow, 0, len(body)/512+8),
-	}
+	b := &n.b
+	b.renew(sc, &facts, env.time)
+	defer b.release()
 	switch exporterType {
 	case sora.TypeUserAgent, sora.TypeConnectionRTC:
 		feed := FeedExporter
@@ -100,14 +112,77 @@ type builder struct {
 	label, version, nodeName                 any
 	haveErlang                               bool // the erlang row was made
 
-	at     Origin         // the element at hand
-	strs   map[string]any // text values boxed once (see text)
-	made   []madeRow      // the rows so far, in element order
-	slab   []any          // where newRow carves rows from
-	fields []rawMember    // the members of the element at hand, reused
-	done   []bool         // per column: a later member of the same name was already taken
-	extra  memberSet      // the members without a column, reused
+	at   Origin // the element at hand
+	slab []any  // where newRow carves rows from
+
+	// Working memory, emptied by release and kept by renew for the next message: none of
+	// it ends in the rows.
+	strs   map[string]any       // text values boxed once (see text)
+	made   []madeRow            // the rows so far, in element order
+	fields []rawMember          // the members of the element at hand
+	done   []bool               // per column: a later member of the same name was already taken
+	extra  memberSet            // the members without a column
+	counts map[*layout]rowCount // per table: its rows and where they go (see group)
 }
+
+// renew readies b for the message of sc, whose rows all have time t, keeping the working
+// memory that release emptied. Browsers' reports hold a row per 400 to 500 bytes (a Chromium
+// capture of 12 KB, 27 rows): made has room for them at once.
+func (b *builder) renew(sc *scanner, facts *bodyFacts, t any) {
+	made := b.made[:0]
+	if want := len(sc.d)/512 + 8; cap(made) < want {
+		made = make([]madeRow, 0, want)
+	}
+	*b = builder{
+		sc:         sc,
+		surrogates: facts.surrogates,
+		check:      facts.unstorable(),
+		rows:       &Rows{},
+		time:       t,
+		seen:       b.seen,
+		strs:       b.strs,
+		made:       made,
+		fields:     b.fields[:0],
+		done:       b.done,
+		extra:      b.extra,
+		counts:     b.counts,
+	}
+}
+
+// release empties the working memory of the message just made, so that it keeps nothing
+// of that message alive, neither its body nor its rows nor its text: the writer's
+// collector keeps a Normalizer for as long as it pulls.
+func (b *builder) release() {
+	clear(b.made)
+	b.made = b.made[:0]
+	if cap(b.fields) > maxScratchMembers {
+		b.fields = nil
+	} else {
+		clear(b.fields[:cap(b.fields)])
+	}
+	b.extra.reset(nil)
+	b.seen, b.strs, b.counts = scratchMap(b.seen), scratchMap(b.strs), scratchMap(b.counts)
+	b.sc, b.rows, b.slab = nil, nil, nil
+}
+
+// maxScratchMembers is the most members of an element whose room a builder keeps for the
+// next message: browsers' elements have up to about a hundred.
+const maxScratchMembers = 256
+
+// scratchMap returns m emptied for the next message, or nil, for a new map made when first
+// needed, when m grew beyond what a browser's report needs: clearing costs a map's size,
+// and one body with thousands of ids must not make every later body pay for them.
+func scratchMap[K comparable, V any](m map[K]V) map[K]V {
+	if len(m) > maxScratchEntries {
+		return nil
+	}
+	clear(m)
+	return m
+}
+
+// maxScratchEntries is the most entries a map of the working memory keeps across
+// messages: the report of a multistream room with a hundred streams has a few hundred ids.
+const maxScratchEntries = 4096
 
 // elements calls one for every element of the stats array that starts at d[pos] that can
 // be stored, with the element's index and position; one returns where the element ends.
@@ -158,6 +233,9 @@ func (b *builder) add(l *layout, id string, row []any, end int) {
 	o.End = end
 	b.made = append(b.made, madeRow{l, row, o})
 	if l != tables.erlang {
+		if b.seen == nil {
+			b.seen = make(map[statsKey]struct{}, 64)
+		}
 		b.seen[statsKey{l, id}] = struct{}{}
 	}
 }
@@ -173,30 +251,42 @@ type madeRow struct {
 // their order within each table: one slice for all tables, each table's part capped so
 // that appending to it cannot overwrite the next.
 func (b *builder) group() {
-	count := map[*layout]int{}
+	if b.counts == nil {
+		b.counts = make(map[*layout]rowCount, 8)
+	}
 	for _, m := range b.made {
-		count[m.l]++
+		c := b.counts[m.l]
+		c.n++
+		b.counts[m.l] = c
 	}
 	all := make([][]any, len(b.made))
 	origins := make([]Origin, len(b.made))
-	at := map[*layout]int{} // where each table's part starts in all
 	n := 0
-	for _, m := range b.made {
-		if _, ok := at[m.l]; !ok {
-			at[m.l] = n
-			n += count[m.l]
+	for _, m := range b.made { // each table's part starts where the rows before it end
+		if c := b.counts[m.l]; !c.placed {
+			b.counts[m.l] = rowCount{n: c.n, at: n, placed: true}
+			n += c.n
 		}
 	}
 	for _, m := range b.made {
-		all[at[m.l]], origins[at[m.l]] = m.row, m.origin
-		at[m.l]++
+		c := b.counts[m.l]
+		all[c.at], origins[c.at] = m.row, m.origin
+		c.at++
+		b.counts[m.l] = c
 	}
-	b.rows.Tables, b.rows.Origins = make(map[string][][]any, len(at)), make(map[string][]Origin, len(at))
-	for l, end := range at {
-		b.rows.Tables[l.name] = all[end-count[l] : end : end]
-		b.rows.Origins[l.name] = origins[end-count[l] : end : end]
+	b.rows.Tables, b.rows.Origins = make(map[string][][]any, len(b.counts)), make(map[string][]Origin, len(b.counts))
+	for l, c := range b.counts { // at is now where the table's part ends
+		b.rows.Tables[l.name] = all[c.at-c.n : c.at : c.at]
+		b.rows.Origins[l.name] = origins[c.at-c.n : c.at : c.at]
 	}
 	b.rows.Count = len(b.made)
+}
+
+// rowCount is what group knows of a table: its number of rows, and where the next of them
+// goes in the slice of all rows once placed.
+type rowCount struct {
+	n, at  int
+	placed bool
 }
 
 // newRow returns a row of n values, all nil, carved from a slab that the rows of a message

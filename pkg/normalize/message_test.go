@@ -5,11 +5,14 @@ import (
 	"errors"
 	"maps"
 	"os"
+	"reflect"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"weak"
 
 	"kohaku/pkg/sora"
 	"kohaku/testsupport/fixtures"
@@ -359,4 +362,86 @@ func TestMessageWebhookRejectsWhatValidationRejects(t *testing.T) {
 	if _, err := Message(sora.TypeConnectionRTC, []byte(b)); err == nil {
 		t.Error("a webhook without simulcast accepted")
 	}
+}
+
+// TestNormalizerGivesWhatMessageGives normalizes a sequence of bodies with one Normalizer,
+// large ones and failing ones between browsers' reports, and checks every result against
+// Message's, also after the whole sequence: the working memory it keeps changes no
+// result, and no later body changes the rows of an earlier one.
+func TestNormalizerGivesWhatMessageGives(t *testing.T) {
+	type input struct {
+		name, exporterType string
+		body               []byte
+	}
+	var reports []input
+	for _, fx := range testBodies(t) {
+		reports = append(reports, input{fx.Name, fx.ExporterType, fx.Body})
+	}
+	var manyIDs strings.Builder
+	manyIDs.WriteString("[")
+	for k := range maxScratchEntries + 100 {
+		if k > 0 {
+			manyIDs.WriteString(",")
+		}
+		manyIDs.WriteString(`{"id":"T` + strconv.Itoa(k) + `","type":"transport","timestamp":1}`)
+	}
+	manyIDs.WriteString("]")
+	large := []input{
+		{"many members in one element", sora.TypeUserAgent, manyMembersBody("element", 5*maxScratchMembers)},
+		{"many ids", sora.TypeUserAgent, userAgentBody("01JD3K9Q2W8E5R7T1Y4U6I0B02", manyIDs.String())},
+		{"not JSON", sora.TypeUserAgent, []byte(`{"type":`)},
+		{"a missing stats", sora.TypeUserAgent, []byte(`{"type":"connection.user-agent"}`)},
+	}
+	var seq []input
+	seq = append(seq, reports...)
+	for _, l := range large {
+		seq = append(seq, l)
+		seq = append(seq, reports...)
+	}
+	backward := slices.Clone(reports)
+	slices.Reverse(backward)
+	seq = append(seq, backward...)
+
+	var n Normalizer
+	type result struct {
+		rows *Rows
+		err  error
+	}
+	got := make([]result, len(seq))
+	check := func(when string, i int) {
+		in := seq[i]
+		want, wantErr := Message(in.exporterType, in.body)
+		if !reflect.DeepEqual(got[i].rows, want) || (got[i].err == nil) != (wantErr == nil) {
+			t.Fatalf("%s, body %d (%s): the Normalizer gave %v, %v; Message gives %v, %v", when, i, in.name, got[i].rows, got[i].err, want, wantErr)
+		}
+	}
+	for i, in := range seq {
+		got[i].rows, got[i].err = n.Message(in.exporterType, in.body)
+		check("when made", i)
+	}
+	for i := range seq {
+		check("after the sequence", i)
+	}
+}
+
+// TestNormalizerKeepsNothingOfAMessage drops a body and its rows after a Normalizer made
+// them and checks that the collector reclaims both: the writer's collector keeps its
+// Normalizer for as long as it pulls, and a large body must not stay alive with it.
+func TestNormalizerKeepsNothingOfAMessage(t *testing.T) {
+	var n Normalizer
+	for _, fx := range testBodies(t) {
+		body := slices.Clone(fx.Body)
+		rows, err := n.Message(fx.ExporterType, body)
+		if err != nil {
+			t.Fatalf("%s: %v", fx.Name, err)
+		}
+		bodyRef, rowsRef := weak.Make(&body[0]), weak.Make(rows)
+		body, rows = nil, nil
+		runtime.GC()
+		if bodyRef.Value() != nil || rowsRef.Value() != nil {
+			t.Fatalf("%s: after the message, the Normalizer still holds its body (%t) or its rows (%t)",
+				fx.Name, bodyRef.Value() != nil, rowsRef.Value() != nil)
+		}
+	}
+	runtime.KeepAlive(&n)
 }

@@ -266,9 +266,10 @@ func (im *importer) prepare(b []item) {
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
+			var norm normalize.Normalizer
 			for i := w; i < len(b); i += workers {
 				if b[i].rep.OK() {
-					b[i].msg = message(b[i].rep)
+					b[i].msg = message(&norm, b[i].rep)
 				}
 			}
 		})
@@ -294,8 +295,8 @@ func (im *importer) prepare(b []item) {
 }
 
 // message is the store message of a good report: its webhook body as the stream would
-// carry it, and its rows, or Err when it cannot become rows.
-func message(rep *Report) store.Message {
+// carry it, and its rows made by norm, or Err when it cannot become rows.
+func message(norm *normalize.Normalizer, rep *Report) store.Message {
 	m := store.Message{
 		Seq:          deadLetterKey(rep.Body),
 		Subject:      stream.Subject(sora.TypeConnectionRTC),
@@ -310,7 +311,7 @@ func message(rep *Report) store.Message {
 		m.Err = err
 		return m
 	}
-	m.Rows, m.Err = normalize.Message(sora.TypeConnectionRTC, rep.Body)
+	m.Rows, m.Err = norm.Message(sora.TypeConnectionRTC, rep.Body)
 	return m
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"kohaku/pkg/normalize"
 	"kohaku/writer/internal/store"
 )
 
@@ -47,6 +48,7 @@ type collector struct {
 	// held is the message that was pulled last but did not fit in the batch collected
 	// last: the first of the next. When decoded, it has at most the rows bound's rows.
 	held *heldMsg
+	norm normalize.Normalizer // for the messages decoded one at a time
 }
 
 // heldMsg is a message that waits for the next batch.
@@ -191,7 +193,7 @@ func (c *collector) take(b *batch, m jetstream.Msg, last bool) bool {
 		b.push(m)
 		return true
 	}
-	item, again := decodeOne(m)
+	item, again := decodeOne(&c.norm, m)
 	switch n := rowCount(item); {
 	case b.rows+n <= c.b.rows:
 	case n <= c.b.rows:

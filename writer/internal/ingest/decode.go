@@ -28,8 +28,9 @@ func decode(msgs []jetstream.Msg) ([]store.Message, int) {
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
+			var norm normalize.Normalizer
 			for i := w; i < len(msgs); i += workers {
-				out[i], again[i] = decodeOne(msgs[i])
+				out[i], again[i] = decodeOne(&norm, msgs[i])
 			}
 		})
 	}
@@ -43,9 +44,9 @@ func decode(msgs []jetstream.Msg) ([]store.Message, int) {
 	return out, n
 }
 
-// decodeOne normalizes msg's body; any error of normalize.Message is final, the body
-// being all there is to it. It also tells whether msg is a redelivery.
-func decodeOne(msg jetstream.Msg) (store.Message, bool) {
+// decodeOne normalizes msg's body with norm; any error of normalize.Message is final, the
+// body being all there is to it. It also tells whether msg is a redelivery.
+func decodeOne(norm *normalize.Normalizer, msg jetstream.Msg) (store.Message, bool) {
 	m := store.Message{Subject: msg.Subject(), Header: msg.Headers(), Body: msg.Data(), ExporterType: exporterType(msg)}
 	meta, err := msg.Metadata()
 	if err != nil {
@@ -53,7 +54,7 @@ func decodeOne(msg jetstream.Msg) (store.Message, bool) {
 		return m, false
 	}
 	m.Seq = meta.Sequence.Stream
-	m.Rows, m.Err = normalize.Message(m.ExporterType, m.Body)
+	m.Rows, m.Err = norm.Message(m.ExporterType, m.Body)
 	return m, meta.NumDelivered > 1
 }
 
