@@ -127,7 +127,8 @@ type copyReader struct {
 	rows    *tableRows
 	types   []colType
 	ord     bool   // each row ends with its ordinal in rows, a bigint
-	buf     []byte // encoded and not yet read
+	mem     []byte // where rows are encoded, kept from one fill to the next
+	buf     []byte // encoded and not yet read: the tail of mem
 	started bool
 	done    bool
 }
@@ -153,7 +154,10 @@ func (r *copyReader) Read(p []byte) (int, error) {
 
 // encode encodes rows until about fill bytes are ready, and the trailer after the last.
 func (r *copyReader) encode() {
-	b := r.buf[:0]
+	// Not buf, which Read has sliced from the front down to no capacity: a new buffer for
+	// every fill was as many bytes to allocate, and for the collector to reclaim, as
+	// normalizing the messages.
+	b := r.mem[:0]
 	if cap(b) < fill+1024 {
 		b = make([]byte, 0, 2*fill)
 	}
@@ -174,7 +178,7 @@ func (r *copyReader) encode() {
 		}
 		b = encodeRow(b, row, r.types, ord)
 	}
-	r.buf = b
+	r.mem, r.buf = b, b
 }
 
 // encodeRow appends one row: the field count, then each field's length (-1 for NULL) and

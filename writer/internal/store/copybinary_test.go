@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"testing"
@@ -136,5 +137,40 @@ func TestPgMicros(t *testing.T) {
 				t.Errorf("pgMicros(%s) = %d, want %d", tt.t, got, tt.want)
 			}
 		})
+	}
+}
+
+// The encoder fills one buffer again and again, however many rows a COPY holds: a new
+// buffer per fill cost as much allocation as normalizing the messages.
+func TestCopyReaderReusesItsBuffer(t *testing.T) {
+	const table = "rtc_inbound_rtp_stats"
+	rows := &tableRows{}
+	for _, m := range writertest.Messages(t, 400) {
+		r, err := normalize.Message(m.ExporterType, m.Body)
+		if err != nil {
+			t.Fatalf("normalize: %v", err)
+		}
+		if rs := r.Tables[table]; len(rs) > 0 {
+			rows.parts = append(rows.parts, rs)
+			rows.n += len(rs)
+		}
+	}
+	types, ok := columnTypes(table)
+	if !ok || !encodable(rows, types) {
+		t.Fatal("the inbound-rtp rows cannot be encoded")
+	}
+	var size int64
+	allocs := testing.AllocsPerRun(3, func() {
+		rows.rewind()
+		var err error
+		if size, err = io.Copy(io.Discard, &copyReader{rows: rows, types: types}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if size < 10*fill {
+		t.Fatalf("%d bytes encoded, want at least %d fills to tell", size, 10)
+	}
+	if allocs > 3 {
+		t.Errorf("%.0f allocations to encode %d bytes in fills of %d, want at most 3", allocs, size, fill)
 	}
 }
