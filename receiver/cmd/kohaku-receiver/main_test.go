@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -593,5 +595,32 @@ func TestWebhookWithBasicAuthFromPasswordFile(t *testing.T) {
 	}
 	if logs := p.Output(); strings.Contains(logs, "battery") || !strings.Contains(logs, `"basic_auth":true`) {
 		t.Errorf("the log must say basic_auth is on and never show the password:\n%s", logs)
+	}
+}
+
+// The receiver sets Go's soft memory limit from KOHAKU_MEMORY_LIMIT, unless GOMEMLIMIT
+// set one (the runtime applied it before main) or the variable is 0.
+func TestMemoryLimit(t *testing.T) {
+	before := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetMemoryLimit(before) })
+	tests := []struct {
+		name       string
+		gomemlimit string
+		limit      int64
+		want       int64
+	}{
+		{"the variable's limit", "", 100 << 20, 100 << 20},
+		{"zero leaves the runtime's", "", 0, 7 << 30},
+		{"GOMEMLIMIT wins", "200MiB", 100 << 20, 7 << 30},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("GOMEMLIMIT", tt.gomemlimit)
+			debug.SetMemoryLimit(7 << 30) // stands for what the runtime had
+			memoryLimit(tt.limit, slog.New(slog.DiscardHandler))
+			if got := debug.SetMemoryLimit(-1); got != tt.want {
+				t.Errorf("memory limit %d, want %d", got, tt.want)
+			}
+		})
 	}
 }
