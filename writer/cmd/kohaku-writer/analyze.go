@@ -22,21 +22,28 @@ import (
 // The analysis (schema.Analyze: issue intervals, quality scores) follows new reports by a
 // periodic task of the run subcommand, not a TimescaleDB job, so that it works the same on
 // plain PostgreSQL and needs nothing installed in the database: every KOHAKU_ANALYZE_EVERY
-// (30 s by default) each writer analyzes the last analyzeLookback of row times, and the
-// report times that it stored since its last run (store.TakeWritten), so that rows written
-// long after their time (a backlog drained after an outage) are analyzed too. Runs of
-// several writers are serialized by schema.Analyze's lock and give the same rows, so they
-// do no harm. Replay and import analyze the rows they wrote themselves, and `kohaku-writer
-// analyze --since` recomputes any period.
+// (30 s by default) each writer analyzes from the earliest report time that it stored since
+// its last run (store.TakeWritten) up to now, and nothing when it stored nothing.
+//
+// Up to now, and not only up to the latest report stored: a report that arrives late
+// changes how the reports after it are judged (their counters grow from it, a gap before
+// them closes), and those may have been stored and analyzed already. Nothing older needs
+// analyzing again: the analysis files read what they need before the period themselves
+// (schema.Analyze), and a report analyzed with its predecessor stays right until an
+// earlier report arrives, which starts the next period. An earlier version analyzed the
+// last two minutes every run instead: each report four times, which at 800 reports a
+// second took PostgreSQL as much CPU as storing them and held commits back by up to 3 s
+// (kohaku-bench, end to end). Runs of several writers are serialized by schema.Analyze's
+// lock and give the same rows, so they do no harm. Replay and import analyze the rows they
+// wrote themselves, and `kohaku-writer analyze --since` recomputes any period.
 const (
-	// analyzeLookback is how far back from now the periodic analysis reads: the reports
-	// of the last two minutes, so that a report arriving up to about a minute and a half
-	// late (a retried request, a slow batch) is still judged with its neighbours.
-	analyzeLookback = 2 * time.Minute
 	// analyzePeriod is the longest period that one schema.Analyze transaction covers:
 	// the analyze subcommand cuts a long period into such pieces, which gives the same
 	// rows (schema.Analyze's contract) and bounds the work of each transaction.
 	analyzePeriod = time.Hour
+	// lateAnalysis is how far back a periodic run must reach for the writer to log it: a
+	// backlog drained after an outage, not reports that came a batch late.
+	lateAnalysis = 2 * time.Minute
 )
 
 // analyzer runs the periodic analysis of the run subcommand.
@@ -46,12 +53,7 @@ type analyzer struct {
 	every time.Duration
 	log   *slog.Logger
 
-	// pending is the range of report times stored and not yet analyzed, kept over a
-	// failed run.
-	pending struct {
-		from, to time.Time
-		any      bool
-	}
+	pending pending // the report times stored and not yet analyzed, kept over a failed run
 
 	seconds  prometheus.Histogram
 	failures prometheus.Counter
@@ -73,9 +75,9 @@ func newAnalyzer(pool *pgxpool.Pool, st *store.Store, every time.Duration, log *
 	}
 }
 
-// run analyzes every a.every, until ctx ends, [now - analyzeLookback, now] widened to the
-// report times stored since the last run. A failed run is logged and counted, and the next
-// one covers its period again.
+// run analyzes every a.every, until ctx ends, from the earliest report time stored since the
+// last successful run up to now. A failed run is logged and counted, and the next one
+// covers its period again.
 func (a *analyzer) run(ctx context.Context) {
 	t := time.NewTicker(a.every)
 	defer t.Stop()
@@ -85,7 +87,14 @@ func (a *analyzer) run(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		since, until := a.period(time.Now())
+		a.pending.widen(a.st.TakeWritten())
+		since, until, ok := a.pending.period(time.Now())
+		if !ok {
+			continue // nothing stored: nothing can have changed
+		}
+		if until.Sub(since) > lateAnalysis {
+			a.log.Info("analyzing reports stored late", "since", since)
+		}
 		start := time.Now()
 		s, err := analyzeRange(ctx, a.pool, since, until, nil)
 		a.seconds.Observe(time.Since(start).Seconds())
@@ -96,34 +105,48 @@ func (a *analyzer) run(ctx context.Context) {
 			a.failures.Inc()
 			a.log.Warn("periodic analysis failed; the next one covers its period again", "err", err)
 		default:
-			a.pending.any = false
+			a.pending = pending{}
 			a.log.Debug("periodic analysis done", "since", since, "until", until, "periods", s.periods, "elapsed", s.elapsed)
 		}
 	}
 }
 
-// period returns what a run at now analyzes: the last analyzeLookback, and the report
-// times stored since the last successful run, however old.
-func (a *analyzer) period(now time.Time) (since, until time.Time) {
-	p := &a.pending
-	if from, to, ok := a.st.TakeWritten(); ok {
-		if !p.any || from.Before(p.from) {
-			p.from = from
-		}
-		if !p.any || to.After(p.to) {
-			p.to = to
-		}
-		p.any = true
+// pending is a range of report times stored and not yet analyzed.
+type pending struct {
+	from, to time.Time
+	any      bool
+}
+
+// widen adds the range [from, to] that store.TakeWritten returned, if ok.
+func (p *pending) widen(from, to time.Time, ok bool) {
+	if !ok {
+		return
 	}
-	since, until = now.Add(-analyzeLookback), now
-	if p.any && p.from.Before(since) {
-		since = p.from
-		a.log.Info("analyzing reports stored after the live window", "since", since)
+	if !p.any || from.Before(p.from) {
+		p.from = from
 	}
-	if p.any && p.to.After(until) {
-		until = p.to // reports stamped ahead of this clock
+	if !p.any || to.After(p.to) {
+		p.to = to
 	}
-	return since, until
+	p.any = true
+}
+
+// period returns what a run at now analyzes: from the earliest pending report time up to
+// now, or to the latest one when it is stamped ahead of this clock; false when nothing is
+// pending.
+func (p *pending) period(now time.Time) (since, until time.Time, ok bool) {
+	if !p.any {
+		return time.Time{}, time.Time{}, false
+	}
+	return p.from, later(now, p.to), true
+}
+
+// later returns the later of a and b.
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // analyzeSummary adds up what the schema.Analyze runs over one period did.

@@ -73,6 +73,22 @@ WHERE connection_id = $1 AND kind = 'packet_loss' LIMIT 1`, connectionID).Scan(&
 		start.Sub(last).Round(time.Millisecond), end.Sub(last).Round(time.Millisecond)), nil
 }
 
+// startAnalyzingWriter starts a ready writer on a JetStream and a database of its own,
+// with the periodic analysis every every, and returns it, its JetStream and a pool on its
+// database.
+func startAnalyzingWriter(t *testing.T, every string) (*process, *writertest.JetStream, *pgxpool.Pool) {
+	t.Helper()
+	js := writertest.NewJetStream(t)
+	db := writertest.Database(t)
+	p := startWriter(t, map[string]string{
+		"KOHAKU_NATS_URL":      js.Server.URL(),
+		"KOHAKU_DATABASE_URL":  db,
+		"KOHAKU_ANALYZE_EVERY": every,
+	})
+	p.waitReady(t)
+	return p, js, writertest.Pool(t, db)
+}
+
 // TestRunningWriterFindsIssuesWithinAMinute runs a writer with the periodic analysis and
 // publishes a lossy call: live, and as a backlog an hour old (drained after an outage),
 // which the live window does not reach but the writer analyzes because it stored it.
@@ -86,15 +102,7 @@ func TestRunningWriterFindsIssuesWithinAMinute(t *testing.T) {
 	}
 	for k, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			js := writertest.NewJetStream(t)
-			db := writertest.Database(t)
-			p := startWriter(t, map[string]string{
-				"KOHAKU_NATS_URL":      js.Server.URL(),
-				"KOHAKU_DATABASE_URL":  db,
-				"KOHAKU_ANALYZE_EVERY": "5s",
-			})
-			p.waitReady(t)
-			pool := writertest.Pool(t, db)
+			p, js, pool := startAnalyzingWriter(t, "5s")
 
 			last := time.Now().Add(-tt.age).Truncate(time.Millisecond)
 			conn := fmt.Sprintf("C%025d", k+1)
@@ -121,6 +129,90 @@ func TestRunningWriterFindsIssuesWithinAMinute(t *testing.T) {
 				t.Errorf("exit code after SIGTERM: %d, want 0", code)
 			}
 			checkCleanStop(t, p.Output()[before:])
+		})
+	}
+}
+
+// TestRunningWriterJudgesLateReportsWithTheirNeighbours withholds three reports of a lossy
+// call, so that the periodic analysis finds a gap (missing_reports), then publishes them
+// late: the reports after them, analyzed already, must be judged again, so that the gap
+// goes and the loss interval is the one of the call sent in order.
+func TestRunningWriterJudgesLateReportsWithTheirNeighbours(t *testing.T) {
+	_, js, pool := startAnalyzingWriter(t, "2s")
+
+	last := time.Now().Truncate(time.Millisecond)
+	const conn = "L0000000000000000000000001"
+	call := lossyCall(t, conn, last, 10) // every 10 s; the loss starts at the seventh
+	late := call[2:5]                    // a gap of 40 s after the second report
+	for _, m := range append(call[:2:2], call[5:]...) {
+		js.Publish(t, m)
+	}
+	gaps := func() (int, error) {
+		var n int
+		err := pool.QueryRow(context.Background(),
+			`SELECT count(*) FROM kohaku_issue WHERE connection_id = $1 AND kind = 'missing_reports'`, conn).Scan(&n)
+		return n, err
+	}
+	testenv.Eventually(t, time.Minute, func() error {
+		if n, err := gaps(); err != nil || n != 1 {
+			return fmt.Errorf("%d missing_reports intervals (%v), want the gap's", n, err)
+		}
+		return nil
+	})
+
+	for _, m := range late {
+		js.Publish(t, m)
+	}
+	want := "1 interval(s): critical from -30s to 0s"
+	testenv.Eventually(t, time.Minute, func() error {
+		if n, err := gaps(); err != nil || n != 0 {
+			return fmt.Errorf("%d missing_reports intervals (%v) after the late reports, want none", n, err)
+		}
+		got, err := lossInterval(context.Background(), pool, conn, last)
+		if err != nil {
+			return err
+		}
+		if got != want {
+			return fmt.Errorf("loss: got %s, want %s", got, want)
+		}
+		return nil
+	})
+}
+
+// A periodic run analyzes from the earliest report stored since the last successful run up
+// to now (later when a report is stamped ahead of the clock), and skips when none was.
+func TestPendingPeriod(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	at := func(d time.Duration) time.Time { return now.Add(d) }
+	type taken struct {
+		from, to time.Time
+		ok       bool
+	}
+	tests := []struct {
+		name         string
+		takes        []taken
+		ok           bool
+		since, until time.Time
+	}{
+		{"nothing stored", []taken{{ok: false}}, false, time.Time{}, time.Time{}},
+		{"live reports", []taken{{at(-30 * time.Second), at(-time.Second), true}}, true, at(-30 * time.Second), now},
+		{"a late report reaches back", []taken{{at(-90 * time.Second), at(-time.Second), true}}, true, at(-90 * time.Second), now},
+		{"a backlog an hour old", []taken{{at(-time.Hour), at(-59 * time.Minute), true}}, true, at(-time.Hour), now},
+		{"stamped ahead of this clock", []taken{{at(-10 * time.Second), at(5 * time.Second), true}}, true, at(-10 * time.Second), at(5 * time.Second)},
+		{"kept over a failed run and widened", []taken{
+			{at(-2 * time.Minute), at(-90 * time.Second), true}, {ok: false}, {at(-20 * time.Second), at(-time.Second), true},
+		}, true, at(-2 * time.Minute), now},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var p pending
+			for _, tk := range tt.takes {
+				p.widen(tk.from, tk.to, tk.ok)
+			}
+			since, until, ok := p.period(now)
+			if ok != tt.ok || !since.Equal(tt.since) || !until.Equal(tt.until) {
+				t.Errorf("period: %s to %s, %v; want %s to %s, %v", since, until, ok, tt.since, tt.until, tt.ok)
+			}
 		})
 	}
 }

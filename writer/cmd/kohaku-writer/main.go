@@ -53,7 +53,7 @@ type Config struct {
 
 	Migrate bool `default:"true" desc:"apply the schema migrations at start"`
 
-	AnalyzeEvery time.Duration `split_words:"true" default:"30s" desc:"how often run recomputes the issue intervals and scores of the last two minutes of reports and of what it stored since, however old; 0 turns it off (kohaku-writer analyze still recomputes any period)"`
+	AnalyzeEvery time.Duration `split_words:"true" default:"30s" desc:"how often run recomputes the issue intervals and scores from the earliest report it stored since, however old, up to now; 0 turns it off (kohaku-writer analyze still recomputes any period)"`
 
 	EmbeddedNATS       bool   `envconfig:"EMBEDDED_NATS" default:"false" desc:"run the JetStream server inside the writer (single machine); KOHAKU_NATS_URL is then not used"`
 	EmbeddedNATSListen string `envconfig:"EMBEDDED_NATS_LISTEN" default:"127.0.0.1:4222" desc:"client address of the embedded JetStream server"`

@@ -108,7 +108,7 @@ func runWriter(ctx context.Context, cfg Config, log *slog.Logger) error {
 	st := store.New(pool, log, reg)
 	if cfg.AnalyzeEvery > 0 {
 		go newAnalyzer(pool, st, cfg.AnalyzeEvery, log, reg).run(ctx)
-		log.Info("periodic analysis on", "every", cfg.AnalyzeEvery, "lookback", analyzeLookback)
+		log.Info("periodic analysis on", "every", cfg.AnalyzeEvery)
 	}
 
 	c, err := ingest.New(js, st, cfg.Options, log, reg)
