@@ -36,28 +36,47 @@ import (
 // e2eWorkers is the most requests in flight at once, like Sora's many channels.
 const e2eWorkers = 64
 
-// endToEndPhase measures the latency from POST to commit.
+// e2eBodyKinds are the bodies the phase sends, a run each: the simulated Chromium reports
+// and the same as multistream reports of multistreamStreams received streams.
+var e2eBodyKinds = []string{"chromium", "multistream"}
+
+// endToEndPhase measures the latency from POST to commit, for each of e2eBodyKinds.
 func (b *bench) endToEndPhase(ctx context.Context) error {
-	e := &b.res.EndToEnd
+	for _, kind := range e2eBodyKinds {
+		b.res.EndToEnd = append(b.res.EndToEnd, endToEnd{Body: kind})
+		if err := b.endToEnd(ctx, &b.res.EndToEnd[len(b.res.EndToEnd)-1]); err != nil {
+			return fmt.Errorf("%s bodies: %w", kind, err)
+		}
+	}
+	return nil
+}
+
+// endToEnd runs the phase with e.Body's bodies and fills e.
+func (b *bench) endToEnd(ctx context.Context, e *endToEnd) error {
+	pool, at, table, rowsPerBody, err := e2eBodies(e.Body)
+	if err != nil {
+		return err
+	}
+	e.Table = table
 	best := 0.0
 	for _, c := range b.res.Receiver {
-		if c.Body == "chromium" && c.Feed == exporterFeed.Name { // what this phase sends
+		if c.Body == e.Body && c.Feed == exporterFeed.Name { // what this phase sends
 			best = max(best, c.Receiver.PerSecond)
 		}
 	}
 	// Receiver and writer share the machine: at their highest joint rate x, each uses the
-	// share of it that x takes of its own highest rate, x/R + x/W = 1.
-	if w := b.res.Writer.WriterMsgsPerSec; best > 0 && w > 0 {
+	// share of it that x takes of its own highest rate, x/R + x/W = 1. The writer drained
+	// the simulated reports: a larger report takes it longer by its rows.
+	w := b.res.Writer.WriterMsgsPerSec
+	if wr := b.res.Writer; wr.Messages > 0 && rowsPerBody > 0 {
+		w *= float64(wr.Rows) / float64(wr.Messages) / rowsPerBody
+	}
+	if best > 0 && w > 0 {
 		e.Estimate = 1 / (1/best + 1/w)
 	}
 	if e.Estimate < 2 {
 		return fmt.Errorf("the estimated highest sustained rate, %.1f/s, leaves nothing to measure", e.Estimate)
 	}
-	pool, at, table, err := e2eBodies()
-	if err != nil {
-		return err
-	}
-	e.Table = table
 	db, err := pgxpool.New(ctx, b.dbURL)
 	if err != nil {
 		return fmt.Errorf("database pool: %w", err)
@@ -73,7 +92,7 @@ func (b *bench) endToEndPhase(ctx context.Context) error {
 	// estimate can be too high. It skips the first second, and waits for the backlog to
 	// clear before the measured run.
 	capTotal := int(b.o.capDuration.Seconds() * e.Estimate)
-	b.progress("capacity: posting %d distinct bodies at %.0f/s for %s", capTotal, e.Estimate, b.o.capDuration)
+	b.progress("capacity: posting %d distinct %s bodies at %.0f/s for %s", capTotal, e.Body, e.Estimate, b.o.capDuration)
 	b.receiverProc.resetPeak()
 	b.writerProc.resetPeak()
 	ct := newTracker(time.Now().Add(100*time.Millisecond).Truncate(time.Microsecond), rateInterval(e.Estimate), capTotal)
@@ -98,7 +117,7 @@ func (b *bench) endToEndPhase(ctx context.Context) error {
 	if err := b.waitDrained(ctx, 2*time.Minute); err != nil {
 		return err
 	}
-	if err := b.notePeaks("capacity"); err != nil {
+	if err := b.notePeaks("capacity, " + e.Body); err != nil {
 		return err
 	}
 	b.progress("capacity: %.0f/s committed while %.0f/s were offered", e.Committed1s, e.Estimate)
@@ -109,7 +128,7 @@ func (b *bench) endToEndPhase(ctx context.Context) error {
 		return fmt.Errorf("the highest sustained rate, %.1f/s, leaves nothing to measure", e.MaxSustained)
 	}
 	total := int(b.o.e2eDuration.Seconds() * e.Rate)
-	b.progress("posting %d distinct bodies at %.0f/s (%.0f%% of %.0f/s) for %s", total, e.Rate, 100*e.Load, e.MaxSustained, b.o.e2eDuration)
+	b.progress("posting %d distinct %s bodies at %.0f/s (%.0f%% of %.0f/s) for %s", total, e.Body, e.Rate, 100*e.Load, e.MaxSustained, b.o.e2eDuration)
 
 	b.receiverProc.resetPeak()
 	b.writerProc.resetPeak()
@@ -146,40 +165,64 @@ func (b *bench) endToEndPhase(ctx context.Context) error {
 	if e.Flushes = after.flushCount - before.flushCount; e.Flushes > 0 {
 		e.FlushMs = 1000 * (after.flushSum - before.flushSum) / float64(e.Flushes)
 	}
-	if err := b.notePeaks("end to end"); err != nil {
+	if err := b.notePeaks("end to end, " + e.Body); err != nil {
 		return err
 	}
-	b.progress("e2e      cpu seconds: %v", e.CPUSeconds)
-	b.progress("e2e      %d sent, %d answered 204, %d committed: p50 %.1f ms, p99 %.1f ms, max %.1f ms (204 p99 %.1f ms; p50 first quarter %.1f ms, last %.1f ms; lag <= %d; %d flushes of %.1f ms)",
-		e.Sent, e.Answered, e.Committed, e.P50ms, e.P99ms, e.MaxMs, e.HTTPP99ms, e.FirstQuarterP50ms, e.LastQuarterP50ms, e.MaxLag, e.Flushes, e.FlushMs)
+	b.progress("e2e      %s cpu seconds: %v", e.Body, e.CPUSeconds)
+	b.progress("e2e      %s %d sent, %d answered 204, %d committed: p50 %.1f ms, p99 %.1f ms, max %.1f ms (204 p99 %.1f ms; p50 first quarter %.1f ms, last %.1f ms; lag <= %d; %d flushes of %.1f ms)",
+		e.Body, e.Sent, e.Answered, e.Committed, e.P50ms, e.P99ms, e.MaxMs, e.HTTPP99ms, e.FirstQuarterP50ms, e.LastQuarterP50ms, e.MaxLag, e.Flushes, e.FlushMs)
 	if e.Failed > 0 || e.Missing > 0 {
 		return fmt.Errorf("%d requests failed (%s) and %d answered rows never appeared", e.Failed, t.lastProblem, e.Missing)
 	}
 	return nil
 }
 
-// e2eBodies returns distinct bodies of 1000 simulated connections, where each one's
-// envelope timestamp is, and a table that every one of them has a row in.
-func e2eBodies() ([][]byte, []int, string, error) {
-	bodies, err := simulate(1000, 1, 2, time.Now())
-	if err != nil {
-		return nil, nil, "", err
+// e2eBodies returns distinct bodies of kind (see e2eBodyKinds) and where each one's
+// envelope timestamp is, a table that every one of them has a row in, and their average
+// row count. Chromium bodies are of 1000 simulated connections; multistream ones of 100
+// (each holds 189 KB) of the simulated connections that receive audio and video, which
+// multistream copies: every request is stamped with a time of its own, so bodies repeat
+// as keys never do.
+func e2eBodies(kind string) ([][]byte, []int, string, float64, error) {
+	n := 1000
+	if kind == "multistream" {
+		n = 100
 	}
-	at := make([]int, len(bodies))
+	sims, err := simulate(4*n, 1, 2, time.Now())
+	if err != nil {
+		return nil, nil, "", 0, err
+	}
+	var bodies [][]byte
+	var at []int
 	count := map[string]int{}
-	for i, body := range bodies {
-		if at[i], err = stampAt(body); err != nil {
-			return nil, nil, "", err
+	rows := 0
+	for _, body := range sims {
+		if len(bodies) == n {
+			break
 		}
-		rows, err := normalize.Message(sora.TypeUserAgent, body)
+		if kind == "multistream" {
+			if body, err = multistream(body, multistreamStreams); err != nil {
+				continue // a connection that receives no audio or no video
+			}
+		}
+		k, err := stampAt(body)
 		if err != nil {
-			return nil, nil, "", fmt.Errorf("normalize a simulated body: %w", err)
+			return nil, nil, "", 0, err
 		}
-		for t, rs := range rows.Tables {
+		r, err := normalize.Message(sora.TypeUserAgent, body)
+		if err != nil {
+			return nil, nil, "", 0, fmt.Errorf("normalize a simulated body: %w", err)
+		}
+		bodies, at = append(bodies, body), append(at, k)
+		rows += r.Count
+		for t, rs := range r.Tables {
 			if len(rs) > 0 {
 				count[t]++
 			}
 		}
+	}
+	if len(bodies) < n {
+		return nil, nil, "", 0, fmt.Errorf("%d simulated connections made %d %s bodies, want %d", len(sims), len(bodies), kind, n)
 	}
 	var common []string
 	for t, n := range count {
@@ -188,10 +231,10 @@ func e2eBodies() ([][]byte, []int, string, error) {
 		}
 	}
 	if len(common) == 0 {
-		return nil, nil, "", errors.New("no table has a row of every simulated body")
+		return nil, nil, "", 0, errors.New("no table has a row of every simulated body")
 	}
 	slices.Sort(common)
-	return bodies, at, common[0], nil
+	return bodies, at, common[0], float64(rows) / float64(len(bodies)), nil
 }
 
 // post sends one body and returns the status and the time to the answer.

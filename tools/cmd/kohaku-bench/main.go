@@ -18,7 +18,8 @@
 //     messages, against pgx CopyFrom of the same rows into the same tables, in batches of
 //     the same size, one transaction each, on one connection.
 //  4. End to end: at half the highest sustained rate, the time from a request's send time
-//     to its row being committed.
+//     to its row being committed, with the simulated Chromium reports and with them as
+//     multistream reports.
 //  5. Memory: peak RSS of the receiver and the writer in each phase.
 //
 // It needs the local PostgreSQL (a fresh database is created and dropped); JetStream is the

@@ -25,7 +25,7 @@ type results struct {
 	Duplicates receiverCase `json:"duplicates"`
 	Fsync      fsyncResult  `json:"fsync"`
 	Writer     writerResult `json:"writer"`
-	EndToEnd   endToEnd     `json:"end_to_end"`
+	EndToEnd   []endToEnd   `json:"end_to_end"`
 	Memory     []memory     `json:"memory"`
 	Targets    []target     `json:"targets"`
 }
@@ -91,6 +91,7 @@ type writerRun struct {
 	WriterMsgsPerSec       float64   `json:"writer_msgs_per_s"`
 	WriterCPUSeconds       float64   `json:"writer_cpu_s"`           // user and system time of the writer process
 	PostgresCPUSeconds     float64   `json:"postgres_cpu_s"`         // of every postgres process, while the writer drained
+	NATSCPUSeconds         float64   `json:"nats_cpu_s"`             // of nats-server, delivering and taking acknowledgements
 	FlushSeconds           float64   `json:"writer_flush_s"`         // in database writes (kohaku_writer_flush_seconds), all connections
 	CopyInFlushSeconds     float64   `json:"writer_copy_s"`          // of which COPY (kohaku_writer_copy_seconds)
 	Flushes                int64     `json:"writer_flushes"`         // transactions
@@ -99,6 +100,10 @@ type writerRun struct {
 	CopyPostgresCPUSeconds float64   `json:"copy_postgres_cpu_s"`
 	CopyRowsPerSec         float64   `json:"copy_rows_per_s"` // over both rounds
 	Ratio                  float64   `json:"ratio"`           // writer / CopyFrom, rows per second
+	// CPUBoundRatio is the highest Ratio the machine's cores allow: the drain cannot take
+	// less than the CPU time of the writer, PostgreSQL and nats-server over the number of
+	// cores, against the time CopyFrom took.
+	CPUBoundRatio float64 `json:"cpu_bound_ratio"`
 }
 
 // writerTarget is the name of the target of the writer's run on n connections.
@@ -133,6 +138,7 @@ func (w writerResult) scaling() (float64, int) {
 }
 
 type endToEnd struct {
+	Body         string  `json:"body"`                     // chromium or multistream
 	Estimate     float64 `json:"estimate_per_s"`           // 1/(1/R + 1/W): R best receiver rate, W writer drain rate
 	Committed1s  float64 `json:"capacity_committed_per_s"` // committed per second while Estimate was offered
 	MaxSustained float64 `json:"max_sustained_per_s"`      // the lesser of the two
@@ -208,8 +214,8 @@ func (r *results) evaluate() {
 		}
 		add("analysis reports/s / writer messages/s", r.Writer.AnalyzeRatio, analysisShare, false)
 	}
-	if r.ran(phaseEndToEnd) {
-		add("end to end p99 at half load, ms", r.EndToEnd.P99ms, e2eP99ms, true)
+	for _, e := range r.EndToEnd {
+		add(e2eTarget(e), e.P99ms, e2eP99ms, true)
 	}
 	var recv, drain float64
 	for _, m := range r.Memory {
@@ -230,6 +236,11 @@ func (r *results) evaluate() {
 
 // ran reports whether the phase ran.
 func (r *results) ran(phase string) bool { return slices.Contains(r.Phases, phase) }
+
+// e2eTarget is the name of an end to end run's target.
+func e2eTarget(e endToEnd) string {
+	return "end to end p99 at half load, " + e.Body + ", ms"
+}
 
 // receiverTarget is the name of a receiver case's target.
 func receiverTarget(c receiverCase) string {
@@ -293,6 +304,7 @@ func (r *results) table(w io.Writer) {
 			row("writer rows/s, "+connections(run.Connections), f0(run.WriterRowsPerSec),
 				f0(run.CopyRowsPerSec)+" CopyFrom", f2(run.Ratio), tg, met)
 			row("  writer messages/s", f0(run.WriterMsgsPerSec), "", "", "", "")
+			row("  at most, by the drain's CPU / cores", "", "", f2(run.CPUBoundRatio), "", "")
 		}
 		if x, n := wr.scaling(); n > 0 {
 			row(fmt.Sprintf("writer rows/s, %d connections / 1 connection", n), f2(x), "", "", "", "")
@@ -301,9 +313,9 @@ func (r *results) table(w io.Writer) {
 		row("analysis reports/s (issues, scores)", f0(wr.AnalyzeMsgsPerSec), f0(wr.WriterMsgsPerSec)+" writer", f2(wr.AnalyzeRatio), tg, met)
 		row(fmt.Sprintf("  %d messages, %d rows, batches of", wr.Messages, wr.Rows), fmt.Sprint(wr.BatchSize), "", "", "", "")
 	}
-	if e := r.EndToEnd; r.ran(phaseEndToEnd) {
-		tg, met := verdict("end to end p99 at half load, ms")
-		row(fmt.Sprintf("end to end at %.0f/s (%.0f%%) p50 / p99 ms", e.Rate, 100*e.Load), fmt.Sprintf("%.1f / %.1f", e.P50ms, e.P99ms), "", "", tg+" (p99)", met)
+	for _, e := range r.EndToEnd {
+		tg, met := verdict(e2eTarget(e))
+		row(fmt.Sprintf("end to end, %s, at %.0f/s (%.0f%%) p50 / p99 ms", e.Body, e.Rate, 100*e.Load), fmt.Sprintf("%.1f / %.1f", e.P50ms, e.P99ms), "", "", tg+" (p99)", met)
 		row("  highest sustained rate: estimated / committed", fmt.Sprintf("%.0f / %.0f", e.Estimate, e.Committed1s), "", "", "", "")
 		row("  POST to 204 p50 / p99 ms", fmt.Sprintf("%.1f / %.1f", e.HTTPP50ms, e.HTTPP99ms), "", "", "", "")
 		row("  sent / committed / failed", fmt.Sprintf("%d / %d / %d", e.Sent, e.Committed, e.Failed), "", "", "", "")
