@@ -282,9 +282,15 @@ func TestHostileInputTable(t *testing.T) {
 	p.drained(2 * time.Minute)
 
 	// Alone, case after case, with the writer's CPU time around each: as many bodies as
-	// make its CPU time well above the 10ms tick of /proc.
+	// make its CPU time well above the 10ms tick of /proc. The bodies are made before the
+	// writer's CPU time is read: under -race the harness takes seconds to make them, and
+	// the writer's own timers would count against the case for as long.
 	pid := p.writer.Pid()
 	quiet := func(n int, next func() []hostileBody, each func(hostileBody, answer)) (time.Duration, int) {
+		made := make([][]hostileBody, n)
+		for i := range made {
+			made[i] = next()
+		}
 		before, err := cpuTime(pid)
 		if err != nil {
 			t.Fatal(err)
@@ -305,8 +311,7 @@ func TestHostileInputTable(t *testing.T) {
 			})
 		}
 		bodies := 0
-		for range n {
-			hbs := next()
+		for _, hbs := range made {
 			bodies += len(hbs)
 			work <- hbs
 		}

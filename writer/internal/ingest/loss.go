@@ -26,6 +26,12 @@ import (
 //     were gone. Exact. Redeliveries come with lower sequences and are no gap, and the
 //     consumer takes every subject of the stream, so no message is skipped for its subject.
 //
+// One loss escapes all three: a message delivered to a writer that stopped before it
+// acknowledged it, and gone before JetStream delivered it again (within KOHAKU_ACK_WAIT),
+// is terminated by JetStream itself, which moves the ack floor past it and says so only
+// in a MSG_TERMINATED advisory. With the default MaxAge of days that takes an operator's
+// delete or purge.
+//
 // Several writers share the consumer, and each checks the whole of it: one range may be
 // logged and counted by each writer that finds it (sum over writers counts it that many
 // times; take the max, or alert on any increase). Within one writer a sequence is counted

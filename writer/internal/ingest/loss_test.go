@@ -167,6 +167,9 @@ func TestLostMessagesAreLoggedAndCounted(t *testing.T) {
 			e.publish(t, first)
 			e.waitSettled(t, stream.Consumer)
 			stop()
+			// The stopped writer's last pull request must be gone: else JetStream hands it
+			// the next message published, which then counts as delivered (losses, doc).
+			e.waitNoPullWaiting(t)
 
 			logs := &lossLog{}
 			var reg *prometheus.Registry
@@ -213,6 +216,21 @@ func (e *env) waitFirstSeq(t *testing.T, seq uint64) {
 		}
 		if first := s.CachedInfo().State.FirstSeq; first < seq {
 			return fmt.Errorf("stream starts at %d, want %d", first, seq)
+		}
+		return nil
+	})
+}
+
+// waitNoPullWaiting waits until the writers' consumer holds no pull request.
+func (e *env) waitNoPullWaiting(t *testing.T) {
+	t.Helper()
+	testenv.Eventually(t, 30*time.Second, func() error {
+		c, err := e.js.JS.Consumer(context.Background(), stream.Name, stream.Consumer)
+		if err != nil {
+			return err
+		}
+		if n := c.CachedInfo().NumWaiting; n != 0 {
+			return fmt.Errorf("%d pull requests waiting, want none", n)
 		}
 		return nil
 	})
