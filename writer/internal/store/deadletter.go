@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -32,6 +33,18 @@ type deadLetter struct {
 	reason  string // a short word: the metric label and the reason column
 	err     string // what is wrong, for a person
 	table   string // the table of a conflict, "" otherwise
+}
+
+// class orders the dead letters of one message for its log lines: the whole message, its
+// elements that cannot be stored, its conflicts.
+func (d deadLetter) class() int {
+	switch {
+	case d.element < 0:
+		return 0
+	case d.reason != ReasonConflict:
+		return 1
+	}
+	return 2
 }
 
 // deadLetterSQL keeps dead letters given as arrays of their fields. (stream_seq, element)
@@ -63,22 +76,28 @@ func writeDeadLetters(ctx context.Context, tx pgx.Tx, dls []deadLetter, msgs []M
 		elements               = make([]int32, n)
 		conns                  = make([]string, n)
 	)
-	hdrs := map[int][]byte{} // per message: its elements share the encoding
+	// The letters of one message share its fields, made once.
+	type shared struct {
+		subject, conn string
+		headers       []byte
+	}
+	per := map[int]shared{}
 	for i, d := range dls {
 		m := msgs[d.msg]
-		seqs[i], subjects[i], bodies[i], errs[i], reason[i] = int64(m.Seq), clean(m.Subject), d.body, clean(d.err), d.reason
-		h, ok := hdrs[d.msg]
+		sh, ok := per[d.msg]
 		if !ok {
-			h = headersJSON(m.Header)
-			hdrs[d.msg] = h
+			sh = shared{subject: clean(m.Subject), headers: headersJSON(m.Header)}
+			if m.Rows != nil && m.Rows.Connection != nil {
+				sh.conn = clean(m.Rows.Connection.ConnectionID)
+			}
+			per[d.msg] = sh
 		}
-		headers[i] = h
+		seqs[i], subjects[i], bodies[i], errs[i], reason[i] = int64(m.Seq), sh.subject, d.body, clean(d.err), d.reason
+		headers[i] = sh.headers
 		elements[i] = -1
 		if d.element >= 0 {
 			elements[i] = int32(d.element)
-			if m.Rows != nil && m.Rows.Connection != nil {
-				conns[i] = clean(m.Rows.Connection.ConnectionID)
-			}
+			conns[i] = sh.conn
 		}
 	}
 	rows, err := tx.Query(ctx, deadLetterSQL, seqs, subjects, headers, bodies, errs, elements, conns, reason)
@@ -168,7 +187,11 @@ func headersJSON(h map[string][]string) []byte {
 }
 
 // clean makes s storable in text and jsonb: valid UTF-8 without NUL (jsonb rejects \u0000).
-// The error of a dead letter may quote the body's bytes.
+// The error of a dead letter may quote the body's bytes. A string that is storable already,
+// nearly every one, is returned as it is, without a copy.
 func clean(s string) string {
+	if utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
+		return s
+	}
 	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -151,8 +152,14 @@ func (s *Store) Write(ctx context.Context, msgs []Message) (Result, error) {
 }
 
 // logDeadLetters logs the new dead letters added, once: those already present were logged
-// when added. A message's elements make one line, however many they are.
+// when added. A message's elements make one line, however many they are and in whatever
+// order they came (the conflicts of a merge come table by table), and its conflicts one
+// more: a report in conflict in every element logs two lines, not one per table.
 func (s *Store) logDeadLetters(msgs []Message, added []deadLetter) {
+	added = slices.Clone(added)
+	slices.SortStableFunc(added, func(a, b deadLetter) int {
+		return cmp.Or(cmp.Compare(a.msg, b.msg), cmp.Compare(a.class(), b.class()))
+	})
 	for k := 0; k < len(added); {
 		a := added[k]
 		m := msgs[a.msg]
