@@ -50,14 +50,18 @@ func (d deadLetter) class() int {
 // deadLetterSQL keeps dead letters given as arrays of their fields. (stream_seq, element)
 // is unique (element NULL for a whole message), so a message or element delivered again (a
 // lost Term, a redelivery, a replay) is kept once; RETURNING tells which rows this call
-// added. One statement for the batch: a report can have many elements set apart.
+// added. One statement for the batch: a report can have many elements set apart. The
+// headers come once per message ($9), each letter naming its message's by position: a
+// report in conflict in every element has dozens of letters, and its headers were sent,
+// and parsed as jsonb, as many times.
 // The arrays hold no NULLs, which pgx would encode by reflection, element by element: an
 // element of -1 stands for the NULL of a whole message, and a connection_id of ”
 // (which no connection has) for no connection.
 const deadLetterSQL = `INSERT INTO kohaku_dead_letter (stream_seq, subject, headers, body, error, element, connection_id, reason)
-SELECT seq, subject, headers, body, error, nullif(element, -1), nullif(conn, ''), reason
-FROM unnest($1::bigint[], $2::text[], $3::jsonb[], $4::bytea[], $5::text[], $6::integer[], $7::text[], $8::text[])
-	AS d(seq, subject, headers, body, error, element, conn, reason)
+SELECT d.seq, d.subject, h.headers, d.body, d.error, nullif(d.element, -1), nullif(d.conn, ''), d.reason
+FROM unnest($1::bigint[], $2::text[], $3::integer[], $4::bytea[], $5::text[], $6::integer[], $7::text[], $8::text[])
+	AS d(seq, subject, h, body, error, element, conn, reason)
+JOIN unnest($9::jsonb[]) WITH ORDINALITY AS h(headers, n) ON h.n = d.h
 ORDER BY 1, 6
 ON CONFLICT DO NOTHING
 RETURNING stream_seq, element`
@@ -72,35 +76,37 @@ func writeDeadLetters(ctx context.Context, tx pgx.Tx, dls []deadLetter, msgs []M
 	var (
 		seqs                   = make([]int64, n)
 		subjects, errs, reason = make([]string, n), make([]string, n), make([]string, n)
-		headers, bodies        = make([][]byte, n), make([][]byte, n)
-		elements               = make([]int32, n)
+		bodies                 = make([][]byte, n)
+		elements, hdrAt        = make([]int32, n), make([]int32, n)
 		conns                  = make([]string, n)
+		headers                [][]byte // per message with letters, in order of first letter
 	)
 	// The letters of one message share its fields, made once.
 	type shared struct {
 		subject, conn string
-		headers       []byte
+		headers       int32 // 1 + its index in headers
 	}
 	per := map[int]shared{}
 	for i, d := range dls {
 		m := msgs[d.msg]
 		sh, ok := per[d.msg]
 		if !ok {
-			sh = shared{subject: clean(m.Subject), headers: headersJSON(m.Header)}
+			headers = append(headers, headersJSON(m.Header))
+			sh = shared{subject: clean(m.Subject), headers: int32(len(headers))}
 			if m.Rows != nil && m.Rows.Connection != nil {
 				sh.conn = clean(m.Rows.Connection.ConnectionID)
 			}
 			per[d.msg] = sh
 		}
 		seqs[i], subjects[i], bodies[i], errs[i], reason[i] = int64(m.Seq), sh.subject, d.body, clean(d.err), d.reason
-		headers[i] = sh.headers
+		hdrAt[i] = sh.headers
 		elements[i] = -1
 		if d.element >= 0 {
 			elements[i] = int32(d.element)
 			conns[i] = sh.conn
 		}
 	}
-	rows, err := tx.Query(ctx, deadLetterSQL, seqs, subjects, headers, bodies, errs, elements, conns, reason)
+	rows, err := tx.Query(ctx, deadLetterSQL, seqs, subjects, hdrAt, bodies, errs, elements, conns, reason, headers)
 	if err != nil {
 		return nil, fmt.Errorf("dead-letter %d messages or elements: %w", n, err)
 	}

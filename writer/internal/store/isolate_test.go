@@ -42,12 +42,14 @@ type deadLetter struct {
 	element      *int32
 	reason, conn string
 	body, err    string
+	msgID        string // the Nats-Msg-Id of its headers
 }
 
 func (f *fixture) deadLetters(t *testing.T) []deadLetter {
 	t.Helper()
 	rows, err := f.pool.Query(context.Background(),
-		"SELECT stream_seq, element, reason, coalesce(connection_id, ''), convert_from(body, 'UTF8'), error FROM kohaku_dead_letter ORDER BY stream_seq, element")
+		"SELECT stream_seq, element, reason, coalesce(connection_id, ''), convert_from(body, 'UTF8'), error, "+
+			"coalesce(headers->$1->>0, '') FROM kohaku_dead_letter ORDER BY stream_seq, element", stream.HeaderMsgID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +57,7 @@ func (f *fixture) deadLetters(t *testing.T) []deadLetter {
 	var out []deadLetter
 	for rows.Next() {
 		var d deadLetter
-		if err := rows.Scan(&d.seq, &d.element, &d.reason, &d.conn, &d.body, &d.err); err != nil {
+		if err := rows.Scan(&d.seq, &d.element, &d.reason, &d.conn, &d.body, &d.err, &d.msgID); err != nil {
 			t.Fatal(err)
 		}
 		out = append(out, d)
@@ -148,9 +150,10 @@ func TestWriteStoresAReportWithoutItsBadElement(t *testing.T) {
 		if len(m.Rows.Rejected) != 1 || m.Rows.Count != len(good) {
 			t.Fatalf("%s: normalize set apart %d elements and made %d rows; want 1 and %d", tt.name, len(m.Rows.Rejected), m.Rows.Count, len(good))
 		}
+		m.Header = map[string][]string{stream.HeaderExporterType: {sora.TypeUserAgent}, stream.HeaderMsgID: {fmt.Sprint("msg-", k)}}
 		reports = append(reports, m)
 		element := int32(2)
-		want = append(want, deadLetter{seq: int64(100 + k), element: &element, reason: tt.reason, conn: conn, body: tt.bad})
+		want = append(want, deadLetter{seq: int64(100 + k), element: &element, reason: tt.reason, conn: conn, body: tt.bad, msgID: fmt.Sprint("msg-", k)})
 	}
 	others := messages(t, writertest.Messages(t, 3))
 	for k := range others {
@@ -193,9 +196,9 @@ func TestWriteStoresAReportWithoutItsBadElement(t *testing.T) {
 			}
 			for k, d := range got {
 				w := want[k]
-				if d.seq != w.seq || d.element == nil || *d.element != *w.element || d.reason != w.reason || d.conn != w.conn || d.body != w.body {
-					t.Errorf("dead letter %d: stream_seq %d, element %v, reason %s, connection %s, body %.80s; want %d, %d, %s, %s, %.80s",
-						k, d.seq, d.element, d.reason, d.conn, d.body, w.seq, *w.element, w.reason, w.conn, w.body)
+				if d.seq != w.seq || d.element == nil || *d.element != *w.element || d.reason != w.reason || d.conn != w.conn || d.body != w.body || d.msgID != w.msgID {
+					t.Errorf("dead letter %d: stream_seq %d, element %v, reason %s, connection %s, message id %s, body %.80s; want %d, %d, %s, %s, %s, %.80s",
+						k, d.seq, d.element, d.reason, d.conn, d.msgID, d.body, w.seq, *w.element, w.reason, w.conn, w.msgID, w.body)
 				}
 			}
 			if got := writertest.Metric(t, f.reg, "kohaku_writer_dead_letters_total"); got != float64(len(tests)) {
