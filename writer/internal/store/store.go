@@ -152,9 +152,10 @@ func (s *Store) Write(ctx context.Context, msgs []Message) (Result, error) {
 }
 
 // logDeadLetters logs the new dead letters added, once: those already present were logged
-// when added. A message's elements make one line, however many they are and in whatever
-// order they came (the conflicts of a merge come table by table), and its conflicts one
-// more: a report in conflict in every element logs two lines, not one per table.
+// when added. A message's elements that cannot be stored make one line, however many they
+// are and in whatever order they came, and its conflicts one more: the conflicts of a merge
+// come table by table, and a report in conflict in every element logs one line, not one
+// per table.
 func (s *Store) logDeadLetters(msgs []Message, added []deadLetter) {
 	added = slices.Clone(added)
 	slices.SortStableFunc(added, func(a, b deadLetter) int {
