@@ -9,8 +9,8 @@ import (
 )
 
 // Multistream reports of about 300 KB, 8 at once on one HTTP/2 connection (more than twice
-// the connection's flow-control window of 1 MiB), are all stored: the streams share the window, and
-// each handler reads its body whole before it publishes.
+// the connection's flow-control window of 1 MiB), are all stored: the streams share the
+// window, and each handler reads its body whole before it publishes.
 func TestLargeBodiesShareOneHTTP2Connection(t *testing.T) {
 	for _, m := range []mode{h2c, h2} {
 		t.Run(string(m), func(t *testing.T) {

@@ -171,8 +171,7 @@ func (s *Store) logDeadLetters(msgs []Message, added []deadLetter) {
 			continue
 		}
 		n := 1
-		for k+n < len(added) && added[k+n].msg == a.msg && added[k+n].element >= 0 &&
-			(added[k+n].reason == ReasonConflict) == (a.reason == ReasonConflict) {
+		for k+n < len(added) && added[k+n].msg == a.msg && added[k+n].class() == a.class() {
 			n++
 		}
 		what := "stats elements can never be stored, kept in kohaku_dead_letter; the rest of the message is stored"
