@@ -50,21 +50,72 @@ func (d deadLetter) class() int {
 // deadLetterSQL keeps dead letters given as arrays of their fields. (stream_seq, element)
 // is unique (element NULL for a whole message), so a message or element delivered again (a
 // lost Term, a redelivery, a replay) is kept once; RETURNING tells which rows this call
-// added. One statement for the batch: a report can have many elements set apart. The
-// headers come once per message ($9), each letter naming its message's by position: a
-// report in conflict in every element has dozens of letters, and its headers were sent,
-// and parsed as jsonb, as many times.
-// The arrays hold no NULLs, which pgx would encode by reflection, element by element: an
-// element of -1 stands for the NULL of a whole message, and a connection_id of ”
-// (which no connection has) for no connection.
+// added. One statement for the batch: a report can have many elements set apart.
+//
+// A report in conflict in every element has dozens of letters, so what they share comes
+// once per message ($1 to $4: stream sequence, subject, headers, connection id), each letter
+// naming its message by position ($6), and their bodies come as one bytea ($5), each letter
+// a range of it ($8, $9). An array of bytea, which pgx encodes element by element into a
+// buffer that starts small for every query and is copied as it doubles, made such a report
+// cost the writer several times a normal one. The arrays hold no NULLs, which pgx would
+// encode by reflection: an element of -1 stands for the NULL of a whole message, and an
+// empty connection id (which no connection has) for none; a whole message has none.
 const deadLetterSQL = `INSERT INTO kohaku_dead_letter (stream_seq, subject, headers, body, error, element, connection_id, reason)
-SELECT d.seq, d.subject, h.headers, d.body, d.error, nullif(d.element, -1), nullif(d.conn, ''), d.reason
-FROM unnest($1::bigint[], $2::text[], $3::integer[], $4::bytea[], $5::text[], $6::integer[], $7::text[], $8::text[])
-	AS d(seq, subject, h, body, error, element, conn, reason)
-JOIN unnest($9::jsonb[]) WITH ORDINALITY AS h(headers, n) ON h.n = d.h
+SELECT m.seq, m.subject, m.headers, substring($5::bytea FROM d.off + 1 FOR d.len), d.error, nullif(d.element, -1),
+	CASE WHEN d.element >= 0 THEN nullif(m.conn, '') END, d.reason
+FROM unnest($6::integer[], $7::integer[], $8::integer[], $9::integer[], $10::text[], $11::text[])
+	AS d(m, element, off, len, error, reason)
+JOIN unnest($1::bigint[], $2::text[], $3::jsonb[], $4::text[]) WITH ORDINALITY AS m(seq, subject, headers, conn, n) ON m.n = d.m
 ORDER BY 1, 6
 ON CONFLICT DO NOTHING
 RETURNING stream_seq, element`
+
+// deadLetterArgs are the arguments of deadLetterSQL for some dead letters: per message with
+// letters, in the order of its first letter, and per letter.
+type deadLetterArgs struct {
+	seqs     []int64
+	subjects []string
+	headers  [][]byte
+	conns    []string
+	bodies   []byte // every letter's body, one after the other
+
+	msg, element, off, size []int32 // msg is 1 + the index of the letter's message above
+	errs, reasons           []string
+}
+
+func newDeadLetterArgs(dls []deadLetter, msgs []Message) *deadLetterArgs {
+	n, size := len(dls), 0
+	for _, d := range dls {
+		size += len(d.body)
+	}
+	a := &deadLetterArgs{
+		bodies: make([]byte, 0, size),
+		msg:    make([]int32, n), element: make([]int32, n), off: make([]int32, n), size: make([]int32, n),
+		errs: make([]string, n), reasons: make([]string, n),
+	}
+	at := map[int]int32{} // message index in msgs: its position in the per-message arrays, from 1
+	for i, d := range dls {
+		k, ok := at[d.msg]
+		if !ok {
+			m := msgs[d.msg]
+			conn := ""
+			if m.Rows != nil && m.Rows.Connection != nil {
+				conn = clean(m.Rows.Connection.ConnectionID)
+			}
+			a.seqs = append(a.seqs, int64(m.Seq))
+			a.subjects = append(a.subjects, clean(m.Subject))
+			a.headers = append(a.headers, headersJSON(m.Header))
+			a.conns = append(a.conns, conn)
+			k = int32(len(a.seqs))
+			at[d.msg] = k
+		}
+		a.msg[i], a.element[i] = k, int32(d.element)
+		a.off[i], a.size[i] = int32(len(a.bodies)), int32(len(d.body))
+		a.bodies = append(a.bodies, d.body...)
+		a.errs[i], a.reasons[i] = clean(d.err), d.reason
+	}
+	return a
+}
 
 // writeDeadLetters writes dls, the dead letters of msgs, to kohaku_dead_letter and returns
 // those it added, in the order of dls; the others were added by an earlier delivery.
@@ -72,43 +123,11 @@ func writeDeadLetters(ctx context.Context, tx pgx.Tx, dls []deadLetter, msgs []M
 	if len(dls) == 0 {
 		return nil, nil
 	}
-	n := len(dls)
-	var (
-		seqs                   = make([]int64, n)
-		subjects, errs, reason = make([]string, n), make([]string, n), make([]string, n)
-		bodies                 = make([][]byte, n)
-		elements, hdrAt        = make([]int32, n), make([]int32, n)
-		conns                  = make([]string, n)
-		headers                [][]byte // per message with letters, in order of first letter
-	)
-	// The letters of one message share its fields, made once.
-	type shared struct {
-		subject, conn string
-		headers       int32 // 1 + its index in headers
-	}
-	per := map[int]shared{}
-	for i, d := range dls {
-		m := msgs[d.msg]
-		sh, ok := per[d.msg]
-		if !ok {
-			headers = append(headers, headersJSON(m.Header))
-			sh = shared{subject: clean(m.Subject), headers: int32(len(headers))}
-			if m.Rows != nil && m.Rows.Connection != nil {
-				sh.conn = clean(m.Rows.Connection.ConnectionID)
-			}
-			per[d.msg] = sh
-		}
-		seqs[i], subjects[i], bodies[i], errs[i], reason[i] = int64(m.Seq), sh.subject, d.body, clean(d.err), d.reason
-		hdrAt[i] = sh.headers
-		elements[i] = -1
-		if d.element >= 0 {
-			elements[i] = int32(d.element)
-			conns[i] = sh.conn
-		}
-	}
-	rows, err := tx.Query(ctx, deadLetterSQL, seqs, subjects, hdrAt, bodies, errs, elements, conns, reason, headers)
+	a := newDeadLetterArgs(dls, msgs)
+	rows, err := tx.Query(ctx, deadLetterSQL, a.seqs, a.subjects, a.headers, a.conns, a.bodies,
+		a.msg, a.element, a.off, a.size, a.errs, a.reasons)
 	if err != nil {
-		return nil, fmt.Errorf("dead-letter %d messages or elements: %w", n, err)
+		return nil, fmt.Errorf("dead-letter %d messages or elements: %w", len(dls), err)
 	}
 	type key struct {
 		seq     int64
@@ -129,11 +148,11 @@ func writeDeadLetters(ctx context.Context, tx pgx.Tx, dls []deadLetter, msgs []M
 		added[k] = true
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("dead-letter %d messages or elements: %w", n, err)
+		return nil, fmt.Errorf("dead-letter %d messages or elements: %w", len(dls), err)
 	}
 	var out []deadLetter
 	for i, d := range dls {
-		k := key{seqs[i], int32(d.element)}
+		k := key{a.seqs[a.msg[i]-1], int32(d.element)}
 		if added[k] {
 			out = append(out, d)
 			delete(added, k) // the same message twice in a batch added one row
