@@ -16,6 +16,7 @@ import (
 // bodyFacts is what quickCheck learned about a body on its way.
 type bodyFacts struct {
 	surrogates bool // it escapes a UTF-16 surrogate (see checkBody)
+	escaped    bool // a string or member name has an escape (see scanner.stringEnd)
 	nul        bool // a string or member name escapes U+0000
 	bigNumber  bool // a number is beyond what PostgreSQL's numeric can hold
 	// ends holds where the first objects and arrays that are values of the top-level
@@ -74,6 +75,7 @@ func quickCheck(d []byte, f *bodyFacts) bool {
 	}
 	end, strs, ok := w.Value(d, top)
 	f.surrogates = strs&jsonscan.SurrogateEscape != 0
+	f.escaped = strs&jsonscan.Escaped != 0
 	f.nul = strs&jsonscan.NULEscape != 0
 	return ok && jsonscan.SkipSpace(d, end) == len(d)
 }

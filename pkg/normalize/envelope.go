@@ -132,7 +132,7 @@ func readEnvelope(exporterType string, fs []rawMember, check bool) (*envelope, e
 				if fd.tok != tokString {
 					return nil, decodeErr(e.name, "not a string")
 				}
-				env.str[e.str] = stringValue(fd.raw)
+				env.str[e.str] = fd.str()
 			} else {
 				if fd.tok != tokTrue && fd.tok != tokFalse {
 					return nil, decodeErr(e.name, "not a boolean")
@@ -158,7 +158,7 @@ func readEnvelope(exporterType string, fs []rawMember, check bool) (*envelope, e
 	if ts.tok != tokString {
 		return nil, decodeErr("timestamp", "not a string")
 	}
-	t, err := time.Parse(time.RFC3339Nano, stringValue(ts.raw))
+	t, err := time.Parse(time.RFC3339Nano, ts.str())
 	if err != nil {
 		return nil, &DecodeError{Field: "timestamp", Err: err}
 	}
@@ -200,7 +200,7 @@ func envelopeStorable(fd *rawMember) error {
 // typeString returns the envelope's type for an error message.
 func typeString(fd *rawMember) string {
 	if fd.tok == tokString {
-		return stringValue(fd.raw)
+		return fd.str()
 	}
 	return string(fd.raw)
 }

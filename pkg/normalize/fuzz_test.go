@@ -174,11 +174,13 @@ func checkQuick(t *testing.T, b []byte) {
 		return
 	}
 	nul, surrogates := escapes(b)
-	if facts.nul != nul || facts.surrogates != surrogates || facts.bigNumber != !numbersFit(b) {
-		t.Fatalf("quickCheck(%q): nul %t, surrogates %t, big number %t; want %t, %t, %t",
-			b, facts.nul, facts.surrogates, facts.bigNumber, nul, surrogates, !numbersFit(b))
+	escaped := bytes.IndexByte(b, '\\') >= 0 // valid JSON has a backslash only in an escape
+	if facts.nul != nul || facts.surrogates != surrogates || facts.bigNumber != !numbersFit(b) || facts.escaped != escaped {
+		t.Fatalf("quickCheck(%q): nul %t, surrogates %t, big number %t, escaped %t; want %t, %t, %t, %t",
+			b, facts.nul, facts.surrogates, facts.bigNumber, facts.escaped, nul, surrogates, !numbersFit(b), escaped)
 	}
-	sc := &scanner{d: b}
+	// The scanner walks the containers itself (no ends), with the body's escapes known.
+	sc := &scanner{d: b, facts: &bodyFacts{escaped: facts.escaped}}
 	for _, s := range facts.ends[:facts.nEnds] {
 		if c := b[s.start]; c != '{' && c != '[' {
 			t.Fatalf("quickCheck(%q) recorded an end for %q at %d, not a container", b, c, s.start)

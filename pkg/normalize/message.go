@@ -315,13 +315,13 @@ func (b *builder) userAgentElement(idx, pos int) (int, error) {
 	var typ, id string
 	var typBox, idBox any
 	if typeAt >= 0 && b.fields[typeAt].tok == tokString {
-		typBox = b.text(b.fields[typeAt].raw)
+		typBox = b.text(b.fields[typeAt])
 		typ = typBox.(string)
 		l = tables.byType[typ]
 	}
 	hasID := idAt >= 0 && b.fields[idAt].tok == tokString
 	if hasID {
-		idBox = b.text(b.fields[idAt].raw)
+		idBox = b.text(b.fields[idAt])
 		id = idBox.(string)
 		if len(id) > MaxIDBytes {
 			b.reject(idx, pos, end, RejectLongID, "id of "+strconv.Itoa(len(id))+" bytes, more than the "+
@@ -351,7 +351,7 @@ func (b *builder) erlangElement(idx, pos int) (int, error) {
 	b.fields, end = b.sc.object(pos, b.fields[:0])
 	typeAt := b.last("type")
 	if !b.haveErlang && typeAt >= 0 && b.fields[typeAt].tok == tokString &&
-		stringValue(b.fields[typeAt].raw) == erlangVMType {
+		b.fields[typeAt].str() == erlangVMType {
 		b.haveErlang = true
 		l := tables.erlang
 		row := b.typedRow(l)
@@ -396,7 +396,7 @@ func (b *builder) otherRow(id string, typeAt int, pos, end int) error {
 	row[colTime], row[colStatsID] = b.time, id
 	row[colChannelID], row[colSessionID], row[colConnectionID] = b.channelID, b.sessionID, b.connectionID
 	if typeAt >= 0 && b.fields[typeAt].tok == tokString {
-		row[l.statsType] = stringValue(b.fields[typeAt].raw)
+		row[l.statsType] = b.fields[typeAt].str()
 	}
 	// The last "timestamp" member, as for typed tables; the element keeps it too.
 	if k := b.last("timestamp"); k >= 0 {

@@ -13,6 +13,29 @@ import (
 // parseInt returns the value of a JSON number for a bigint column: an integer literal (no
 // fraction, no exponent) within int64.
 func parseInt(raw []byte) (int64, bool) {
+	digits := raw
+	if len(digits) > 0 && digits[0] == '-' {
+		digits = digits[1:]
+	}
+	if len(digits) == 0 || len(digits) > 18 {
+		return slowParseInt(raw)
+	}
+	// Eighteen digits cannot overflow: most counters take this loop, not strconv.
+	var v int64
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return 0, false // a fraction or an exponent
+		}
+		v = v*10 + int64(c-'0')
+	}
+	if len(digits) < len(raw) {
+		v = -v
+	}
+	return v, true
+}
+
+// slowParseInt is parseInt for any number.
+func slowParseInt(raw []byte) (int64, bool) {
 	if exponentAt(raw) >= 0 || bytes.IndexByte(raw, '.') >= 0 {
 		return 0, false
 	}
@@ -25,6 +48,9 @@ func parseInt(raw []byte) (int64, bool) {
 // browsers and encoding/json do) gives the same number. 0.1 qualifies; 1e400 and
 // 0.10000000000000000001 do not.
 func parseFloat(raw []byte) (float64, bool) {
+	if v, ok, sure := quickFloat(raw); sure {
+		return v, ok
+	}
 	v, err := strconv.ParseFloat(string(raw), 64)
 	if err != nil {
 		return 0, false
@@ -39,6 +65,71 @@ func parseFloat(raw []byte) (float64, bool) {
 		return v, true
 	}
 	return v, canonicalNumber(raw) == canonicalNumber(strconv.AppendFloat(buf[:0], v, 'e', -1, 64))
+}
+
+// pow10 holds the powers of ten that a float64 holds exactly.
+var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
+
+// quickFloat is parseFloat for the numbers that browsers write most, decimals without an
+// exponent whose digits make an integer below 2^53, with at most 22 after the point; sure
+// is false for the others, which parseFloat reads the long way. Such a decimal is the
+// integer of its digits divided by a power of ten, both exact in a float64, so that one
+// division rounds it exactly as strconv.ParseFloat does. It is the float's shortest form
+// when it has at most 15 significant digits (see fewDigits), or when no other decimal of as
+// few digits rounds to that float: when the place of its last digit exceeds the float's
+// spacing there (browsers' timestamps, 16 digits, are such numbers).
+func quickFloat(raw []byte) (v float64, ok, sure bool) {
+	d := raw
+	neg := len(d) > 0 && d[0] == '-'
+	if neg {
+		d = d[1:]
+	}
+	var m uint64
+	digits, frac := 0, -1 // frac counts the digits after the point, -1 before it
+	first, last := -1, -1 // the indexes of the first and last nonzero digit
+	for _, c := range d {
+		switch {
+		case c >= '0' && c <= '9':
+			if digits == 19 {
+				return 0, false, false
+			}
+			m = m*10 + uint64(c-'0')
+			if c != '0' {
+				if first < 0 {
+					first = digits
+				}
+				last = digits
+			}
+			digits++
+			if frac >= 0 {
+				frac++
+			}
+		case c == '.':
+			frac = 0
+		default:
+			return 0, false, false // an exponent
+		}
+	}
+	k := max(frac, 0)
+	if digits == 0 || m >= 1<<53 || k >= len(pow10) {
+		return 0, false, false
+	}
+	v = float64(m) / pow10[k]
+	if neg {
+		v = -v
+	}
+	if first < 0 || last-first < 15 {
+		return v, true, true
+	}
+	// The last nonzero digit stands for 10^-place; the float's spacing is at most 1 below
+	// 2^53, so a place of 10 or more exceeds it.
+	place := k - (digits - 1 - last)
+	a := math.Abs(v)
+	if place < 0 || (place < len(pow10) && (math.Nextafter(a, math.Inf(1))-a)*pow10[place] < 1) {
+		return v, true, true
+	}
+	return 0, false, false
 }
 
 // exponentAt returns the index of the exponent mark of a JSON number, -1 if it has none.

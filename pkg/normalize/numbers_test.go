@@ -3,7 +3,10 @@ package normalize
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"os"
+	"regexp"
+	"strconv"
 	"testing"
 )
 
@@ -60,4 +63,72 @@ func TestNumbersFileIsUpToDate(t *testing.T) {
 	if err != nil || !bytes.Equal(got, want) {
 		t.Errorf("%s is not what numericCases gives (%v); run go test ./pkg/normalize -run TestNumbersFileIsUpToDate -update", numbersFile, err)
 	}
+}
+
+// refParseFloat is parseFloat's definition, without its shortcuts: the float64 of raw, if
+// its shortest form has raw's value.
+func refParseFloat(raw []byte) (float64, bool) {
+	v, err := strconv.ParseFloat(string(raw), 64)
+	if err != nil {
+		return 0, false
+	}
+	return v, canonicalNumber(raw) == canonicalNumber(strconv.AppendFloat(nil, v, 'e', -1, 64))
+}
+
+// refParseInt is parseInt's definition: an integer literal within int64.
+func refParseInt(raw []byte) (int64, bool) {
+	if bytes.ContainsAny(raw, ".eE") {
+		return 0, false
+	}
+	v, err := strconv.ParseInt(string(raw), 10, 64)
+	return v, err == nil
+}
+
+// jsonNumber matches a JSON number (RFC 8259), what parseFloat and parseInt are given.
+var jsonNumber = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$`)
+
+// numberSeeds are JSON numbers on both sides of the shortcuts' edges.
+var numberSeeds = []string{
+	"0", "-0", "0.0", "-0.000", "1", "-1", "12", "0.1", "0.3", "1.5", "123456789012345",
+	"1795932851076.133", "1795932851076.1331", "-1795932851076.133", "1795932851076.1330", "700000000000.1121",
+	"9007199254740991", "9007199254740992", "9007199254740993", "4503599627370497.5",
+	"0.30000000000000004", "0.1000000000000000055511151231257827", "0.10000000000000001",
+	"1234567890123456.7", "0.0000000000000000000001", "0.00000000000000000000001",
+	"999999999999999999", "-999999999999999999", "9223372036854775807", "-9223372036854775808",
+	"9223372036854775808", "1e3", "1E-7", "5e-324", "1e400", "17976931348623157e292",
+	"2.2250738585072014e-308", "1000000000000000000000", "100000000000000000000000",
+}
+
+func TestNumbersParseAsTheirDefinitions(t *testing.T) {
+	for _, n := range numberSeeds {
+		wantF, wantFOK := refParseFloat([]byte(n))
+		if gotF, ok := parseFloat([]byte(n)); ok != wantFOK || (ok && math.Float64bits(gotF) != math.Float64bits(wantF)) {
+			t.Errorf("parseFloat(%s) = %v, %t; want %v, %t", n, gotF, ok, wantF, wantFOK)
+		}
+		wantI, wantIOK := refParseInt([]byte(n))
+		if gotI, ok := parseInt([]byte(n)); ok != wantIOK || gotI != wantI {
+			t.Errorf("parseInt(%s) = %d, %t; want %d, %t", n, gotI, ok, wantI, wantIOK)
+		}
+	}
+}
+
+// FuzzNumbers holds parseFloat and parseInt, with their shortcuts, to their definitions for
+// every JSON number.
+func FuzzNumbers(f *testing.F) {
+	for _, n := range numberSeeds {
+		f.Add(n)
+	}
+	f.Fuzz(func(t *testing.T, n string) {
+		if !jsonNumber.MatchString(n) {
+			return
+		}
+		wantF, wantFOK := refParseFloat([]byte(n))
+		if gotF, ok := parseFloat([]byte(n)); ok != wantFOK || (ok && math.Float64bits(gotF) != math.Float64bits(wantF)) {
+			t.Errorf("parseFloat(%s) = %v, %t; want %v, %t", n, gotF, ok, wantF, wantFOK)
+		}
+		wantI, wantIOK := refParseInt([]byte(n))
+		if gotI, ok := parseInt([]byte(n)); ok != wantIOK || gotI != wantI {
+			t.Errorf("parseInt(%s) = %d, %t; want %d, %t", n, gotI, ok, wantI, wantIOK)
+		}
+	})
 }

@@ -71,17 +71,18 @@ func (b *builder) finish(l *layout, id string, row []any, end int) error {
 // other by, kinds and states repeat within a message, and one boxed string serves them all.
 func (b *builder) value(fd rawMember, k valueKind) any {
 	if k == kindText && fd.tok == tokString {
-		return b.text(fd.raw)
+		return b.text(fd)
 	}
 	return value(fd, k)
 }
 
-// text returns the string value raw boxed, the same box for the same text within a message.
-func (b *builder) text(raw []byte) any {
-	if _, escaped := stringEnd(raw, 0); escaped {
-		return stringValue(raw) // rare: not worth a cache entry
+// text returns the string value of fd boxed, the same box for the same text within a
+// message.
+func (b *builder) text(fd rawMember) any {
+	if fd.esc {
+		return fd.str() // rare: not worth a cache entry
 	}
-	inner := raw[1 : len(raw)-1]
+	inner := fd.raw[1 : len(fd.raw)-1]
 	if v, ok := b.strs[string(inner)]; ok {
 		return v
 	}
@@ -112,7 +113,7 @@ func value(fd rawMember, k valueKind) any {
 		}
 	case kindText:
 		if fd.tok == tokString {
-			return stringValue(fd.raw)
+			return fd.str()
 		}
 	case kindBool:
 		switch fd.tok {
