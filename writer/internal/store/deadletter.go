@@ -83,6 +83,8 @@ type deadLetterArgs struct {
 	errs, reasons           []string
 }
 
+// newDeadLetterArgs gathers the arguments for dls, the dead letters of msgs. The bodies are
+// slices of the batch's bodies, so their sum, and every offset, is within the batch's size.
 func newDeadLetterArgs(dls []deadLetter, msgs []Message) *deadLetterArgs {
 	n, size := len(dls), 0
 	for _, d := range dls {
