@@ -101,14 +101,20 @@ var numberSeeds = []string{
 
 func TestNumbersParseAsTheirDefinitions(t *testing.T) {
 	for _, n := range numberSeeds {
-		wantF, wantFOK := refParseFloat([]byte(n))
-		if gotF, ok := parseFloat([]byte(n)); ok != wantFOK || (ok && math.Float64bits(gotF) != math.Float64bits(wantF)) {
-			t.Errorf("parseFloat(%s) = %v, %t; want %v, %t", n, gotF, ok, wantF, wantFOK)
-		}
-		wantI, wantIOK := refParseInt([]byte(n))
-		if gotI, ok := parseInt([]byte(n)); ok != wantIOK || gotI != wantI {
-			t.Errorf("parseInt(%s) = %d, %t; want %d, %t", n, gotI, ok, wantI, wantIOK)
-		}
+		checkNumber(t, n)
+	}
+}
+
+// checkNumber holds parseFloat and parseInt to their definitions for the JSON number n.
+func checkNumber(t *testing.T, n string) {
+	t.Helper()
+	wantF, wantFOK := refParseFloat([]byte(n))
+	if gotF, ok := parseFloat([]byte(n)); ok != wantFOK || (ok && math.Float64bits(gotF) != math.Float64bits(wantF)) {
+		t.Errorf("parseFloat(%s) = %v, %t; want %v, %t", n, gotF, ok, wantF, wantFOK)
+	}
+	wantI, wantIOK := refParseInt([]byte(n))
+	if gotI, ok := parseInt([]byte(n)); ok != wantIOK || gotI != wantI {
+		t.Errorf("parseInt(%s) = %d, %t; want %d, %t", n, gotI, ok, wantI, wantIOK)
 	}
 }
 
@@ -122,13 +128,6 @@ func FuzzNumbers(f *testing.F) {
 		if !jsonNumber.MatchString(n) {
 			return
 		}
-		wantF, wantFOK := refParseFloat([]byte(n))
-		if gotF, ok := parseFloat([]byte(n)); ok != wantFOK || (ok && math.Float64bits(gotF) != math.Float64bits(wantF)) {
-			t.Errorf("parseFloat(%s) = %v, %t; want %v, %t", n, gotF, ok, wantF, wantFOK)
-		}
-		wantI, wantIOK := refParseInt([]byte(n))
-		if gotI, ok := parseInt([]byte(n)); ok != wantIOK || gotI != wantI {
-			t.Errorf("parseInt(%s) = %d, %t; want %d, %t", n, gotI, ok, wantI, wantIOK)
-		}
+		checkNumber(t, n)
 	})
 }
