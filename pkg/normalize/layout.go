@@ -15,10 +15,10 @@ type layout struct {
 	types          []string // the RTCStatsType values stored here, none for the non-RTC tables
 	dictionary     string
 	columns        []column
-	byMember       map[string]int // JSON member -> index of its typed column
-	statsType      int            // index of stats_type, -1 when the table has one type
-	statsTimestamp int            // index of stats_timestamp, -1 in the erlang table
-	extra          int            // index of extra (of stats in rtc_other_stats)
+	places         places // JSON member -> index of its typed column, memberSkip or memberExtra
+	statsType      int    // index of stats_type, -1 when the table has one type
+	statsTimestamp int    // index of stats_timestamp, -1 in the erlang table
+	extra          int    // index of extra (of stats in rtc_other_stats)
 }
 
 // Indexes of the leading columns of rtc_<type>_stats tables and rtc_other_stats.
@@ -104,15 +104,24 @@ func newCatalog() *catalog {
 	return c
 }
 
-// addMembers appends a typed column per member, then extra.
+// addMembers appends a typed column per member, then extra, and fills l.places: the
+// members' columns, the stats timestamp's, and type and id, which typedRow skips (but an
+// erlang-vm-memory element's id, which no column holds, goes to extra).
 func (l *layout) addMembers(ms []member) {
-	l.byMember = make(map[string]int, len(ms))
+	cols := map[string]int{"type": memberSkip}
+	if l.name != TableErlangVM {
+		cols["id"] = memberSkip
+	}
+	if l.statsTimestamp >= 0 {
+		cols["timestamp"] = l.statsTimestamp
+	}
 	for _, m := range ms {
-		l.byMember[m.json] = len(l.columns)
+		cols[m.json] = len(l.columns)
 		l.columns = append(l.columns, column{name: columnName(m.json), member: m.json, kind: m.kind})
 	}
 	l.extra = len(l.columns)
 	l.columns = append(l.columns, column{name: "extra", kind: kindJSON})
+	l.places = newPlaces(cols)
 }
 
 // columnName is the snake_case of a camelCase member name: bytesReceived ->

@@ -16,17 +16,10 @@ func (b *builder) typedRow(l *layout) []any {
 	b.extra.reset(b.fields)
 	for k := len(b.fields) - 1; k >= 0; k-- {
 		fd := b.fields[k]
-		col, ok := l.byMember[string(fd.key)]
-		switch key := string(fd.key); {
-		case ok:
-		case key == "type":
-			continue // the last one chose the table (and fills stats_type)
-		case key == "id" && l != tables.erlang:
-			continue // the last one is stats_id
-		case key == "timestamp" && l.statsTimestamp >= 0:
-			col, ok = l.statsTimestamp, true
-		}
-		if ok {
+		switch col := l.places.of(fd.key); {
+		case col == memberSkip:
+			continue
+		case col >= 0:
 			if b.done[col] {
 				continue
 			}
@@ -35,7 +28,7 @@ func (b *builder) typedRow(l *layout) []any {
 				row[col] = v
 				continue
 			}
-		} else if b.extra.has(fd.key) {
+		case b.extra.has(fd.key):
 			continue
 		}
 		b.extra.add(k)
