@@ -117,7 +117,7 @@ type builder struct {
 
 	// Working memory, emptied by release and kept by renew for the next message: none of
 	// it ends in the rows.
-	strs   map[string]any       // text values boxed once (see text)
+	texts  *textCache           // text values boxed once (see text)
 	made   []madeRow            // the rows so far, in element order
 	fields []rawMember          // the members of the element at hand
 	done   []bool               // per column: a later member of the same name was already taken
@@ -140,7 +140,7 @@ func (b *builder) renew(sc *scanner, facts *bodyFacts, t any) {
 		rows:       &Rows{},
 		time:       t,
 		seen:       b.seen,
-		strs:       b.strs,
+		texts:      b.texts.renew(),
 		made:       made,
 		fields:     b.fields[:0],
 		done:       b.done,
@@ -150,8 +150,9 @@ func (b *builder) renew(sc *scanner, facts *bodyFacts, t any) {
 }
 
 // release empties the working memory of the message just made, so that it keeps nothing
-// of that message alive, neither its body nor its rows nor its text: the writer's
-// collector keeps a Normalizer for as long as it pulls.
+// of that message alive, neither its body nor its rows, but for at most 64 KiB of short
+// texts in b.texts, which the next message overwrites: the writer's collector keeps a
+// Normalizer for as long as it pulls.
 func (b *builder) release() {
 	clear(b.made)
 	b.made = b.made[:0]
@@ -161,7 +162,7 @@ func (b *builder) release() {
 		clear(b.fields[:cap(b.fields)])
 	}
 	b.extra.reset(nil)
-	b.seen, b.strs, b.counts = scratchMap(b.seen), scratchMap(b.strs), scratchMap(b.counts)
+	b.seen, b.counts = scratchMap(b.seen), scratchMap(b.counts)
 	b.sc, b.rows, b.slab = nil, nil, nil
 }
 

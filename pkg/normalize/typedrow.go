@@ -70,22 +70,12 @@ func (b *builder) value(fd rawMember, k valueKind) any {
 }
 
 // text returns the string value of fd boxed, the same box for the same text within a
-// message.
+// message as far as b.texts remembers it.
 func (b *builder) text(fd rawMember) any {
 	if fd.esc {
 		return fd.str() // rare: not worth a cache entry
 	}
-	inner := fd.raw[1 : len(fd.raw)-1]
-	if v, ok := b.strs[string(inner)]; ok {
-		return v
-	}
-	if b.strs == nil {
-		b.strs = make(map[string]any, 64)
-	}
-	s := string(inner)
-	var v any = s
-	b.strs[s] = v
-	return v
+	return b.texts.box(fd.raw[1 : len(fd.raw)-1])
 }
 
 // value returns the Go value of fd for a column of kind k, or nil when the JSON value does
