@@ -47,8 +47,9 @@ type collector struct {
 	accept acceptFunc
 	// held is the message that was pulled last but did not fit in the batch collected
 	// last: the first of the next. When decoded, it has at most the rows bound's rows.
-	held *heldMsg
-	norm normalize.Normalizer // for the messages decoded one at a time
+	held  *heldMsg
+	norm  normalize.Normalizer   // for the messages decoded one at a time
+	norms []normalize.Normalizer // for the groups decoded in parallel, one per worker
 }
 
 // heldMsg is a message that waits for the next batch.
@@ -88,12 +89,13 @@ func (b *batch) add(m jetstream.Msg, item store.Message, again bool) {
 	}
 }
 
-// decodePending decodes the pending messages, in parallel, and adds them to the batch.
-func (b *batch) decodePending() {
+// decodePending decodes the pending messages, in parallel with norms, and adds them to the
+// batch.
+func (b *batch) decodePending(norms *[]normalize.Normalizer) {
 	if len(b.pending) == 0 {
 		return
 	}
-	items, again := decode(b.pending)
+	items, again := decode(b.pending, norms)
 	b.msgs = append(b.msgs, b.pending...)
 	b.items = append(b.items, items...)
 	for _, item := range items {
@@ -124,7 +126,7 @@ func (c *collector) next(ctx context.Context) (*decodedBatch, error) {
 			b.push(h.msg)
 		}
 		if h.last {
-			b.decodePending()
+			b.decodePending(&c.norms)
 			return &b.decodedBatch, errStop
 		}
 	}
@@ -137,7 +139,7 @@ func (c *collector) next(ctx context.Context) (*decodedBatch, error) {
 	for b.len() < c.b.messages {
 		m, err := c.it.Next(jetstream.NextContext(nctx))
 		if err != nil {
-			b.decodePending()
+			b.decodePending(&c.norms)
 			if ctx.Err() != nil {
 				return &b.decodedBatch, ctx.Err()
 			}
@@ -151,11 +153,11 @@ func (c *collector) next(ctx context.Context) (*decodedBatch, error) {
 			keep, last = c.accept(m)
 		}
 		if keep && !c.take(b, m, last) {
-			b.decodePending()
+			b.decodePending(&c.norms)
 			return &b.decodedBatch, nil // m waits in held for the next batch
 		}
 		if last {
-			b.decodePending()
+			b.decodePending(&c.norms)
 			return &b.decodedBatch, errStop
 		}
 		if b.len() == 1 && nctx == ctx {
@@ -165,7 +167,7 @@ func (c *collector) next(ctx context.Context) (*decodedBatch, error) {
 			defer cancel()
 		}
 	}
-	b.decodePending()
+	b.decodePending(&c.norms)
 	return &b.decodedBatch, nil
 }
 
@@ -188,7 +190,7 @@ func (c *collector) take(b *batch, m jetstream.Msg, last bool) bool {
 		b.push(m)
 		return true
 	}
-	b.decodePending()
+	b.decodePending(&c.norms)
 	if b.rows+most <= c.b.rows {
 		b.push(m)
 		return true

@@ -18,19 +18,24 @@ import (
 // cores. It leaves one core free: decode runs while the previous batch is copied, and the
 // COPY needs the writing goroutine and, on a single machine, the database's backend to run
 // without waiting; on two cores the writer drained about 10 % faster so (kohaku-bench).
-// It also returns how many of msgs JetStream delivered more than once.
-func decode(msgs []jetstream.Msg) ([]store.Message, int) {
+// It also returns how many of msgs JetStream delivered more than once. The workers use
+// the Normalizers of norms, made as needed and kept for the next group: a Normalizer's
+// working memory serves from one body to the next, and a group may be a single body.
+func decode(msgs []jetstream.Msg, norms *[]normalize.Normalizer) ([]store.Message, int) {
 	out := make([]store.Message, len(msgs))
 	again := make([]bool, len(msgs))
 	// Two bodies a worker at least: a group can be a handful of large bodies, and a
 	// goroutine costs a microsecond against a body's tens of microseconds or more.
 	workers := min(max(1, runtime.GOMAXPROCS(0)-1), (len(msgs)+1)/2)
+	if len(*norms) < workers {
+		*norms = make([]normalize.Normalizer, workers)
+	}
 	var wg sync.WaitGroup
 	for w := range workers {
+		norm := &(*norms)[w]
 		wg.Go(func() {
-			var norm normalize.Normalizer
 			for i := w; i < len(msgs); i += workers {
-				out[i], again[i] = decodeOne(&norm, msgs[i])
+				out[i], again[i] = decodeOne(norm, msgs[i])
 			}
 		})
 	}
