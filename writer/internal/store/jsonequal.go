@@ -3,9 +3,14 @@ package store
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"kohaku/pkg/jsonscan"
 )
 
 // jsonbEqual compares two JSON texts as PostgreSQL compares jsonb values: objects by their
@@ -20,6 +25,9 @@ func jsonbEqual(a, b []byte) (equal, ok bool) {
 	if !utf8.Valid(a) || !utf8.Valid(b) {
 		return false, false
 	}
+	if namesDiffer(a, b) {
+		return false, true
+	}
 	x, err := decodeJSON(a)
 	if err != nil {
 		return false, false
@@ -31,12 +39,70 @@ func jsonbEqual(a, b []byte) (equal, ok bool) {
 	return jsonValuesEqual(x, y)
 }
 
+// namesDiffer reports whether a and b are JSON objects with different sets of member
+// names, which makes them unequal: without decoding them, for a report sent again with
+// other content, where that is what a conflicting row's extra mostly is (a member more or
+// less). It reports false when it cannot tell, for texts that are not objects or whose
+// names have escapes, which only decoding compares.
+func namesDiffer(a, b []byte) bool {
+	x, ok := memberNames(a)
+	if !ok {
+		return false
+	}
+	y, ok := memberNames(b)
+	return ok && !slices.EqualFunc(x, y, bytes.Equal)
+}
+
+// memberNames returns the distinct member names of the JSON object d, sorted, or false
+// when d is not an object or a name has an escape.
+func memberNames(d []byte) ([][]byte, bool) {
+	p := jsonscan.SkipSpace(d, 0)
+	if p >= len(d) || d[p] != '{' {
+		return nil, false
+	}
+	w := jsonscan.Walker{MaxDepth: jsonscan.StdMaxDepth}
+	var names [][]byte
+	p = jsonscan.SkipSpace(d, p+1)
+	for p < len(d) && d[p] != '}' {
+		if len(names) > 0 {
+			if d[p] != ',' {
+				return nil, false
+			}
+			p = jsonscan.SkipSpace(d, p+1)
+		}
+		if p >= len(d) || d[p] != '"' {
+			return nil, false
+		}
+		end, f, fault := jsonscan.String(d, p)
+		if fault != jsonscan.NoFault || f&jsonscan.Escaped != 0 {
+			return nil, false
+		}
+		names = append(names, d[p+1:end-1])
+		if p = jsonscan.SkipSpace(d, end); p >= len(d) || d[p] != ':' {
+			return nil, false
+		}
+		end, _, ok := w.Value(d, p+1)
+		if !ok {
+			return nil, false
+		}
+		p = jsonscan.SkipSpace(d, end)
+	}
+	if p >= len(d) || jsonscan.SkipSpace(d, p+1) != len(d) {
+		return nil, false
+	}
+	slices.SortFunc(names, bytes.Compare)
+	return slices.CompactFunc(names, bytes.Equal), true
+}
+
 func decodeJSON(d []byte) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(d))
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
 		return nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("data after the JSON value")
 	}
 	return v, nil
 }
