@@ -24,8 +24,9 @@ func BenchmarkWrite(b *testing.B) {
 	const batch = 50
 	for _, bc := range []struct {
 		name     string
-		conflict bool
-	}{{"distinct", false}, {"conflicting", true}} {
+		conflict bool // a later batch holds each report again with other content
+		repeated bool // the same batch does
+	}{{"distinct", false, false}, {"conflicting", true, false}, {"repeated", false, true}} {
 		b.Run(bc.name, func(b *testing.B) {
 			f := newFixture(b, 0)
 			// As the writer logs in production: JSON, to a file.
@@ -36,7 +37,21 @@ func BenchmarkWrite(b *testing.B) {
 					msgs = append(msgs, m)
 				}
 			}
+			if bc.repeated { // each report, then its conflicting copy, as a report sent twice
+				var pairs []writertest.Message
+				for _, m := range msgs[:len(msgs)/2] {
+					c := m
+					c.Body = conflicting(b, m.Body)
+					pairs = append(pairs, m, c)
+				}
+				msgs = pairs
+			}
 			items := messages(b, msgs)
+			if bc.repeated {
+				for i := range items {
+					items[i].Seq = uint64(i + 1)
+				}
+			}
 			if bc.conflict {
 				for i := 0; i < len(items); i += batch {
 					f.write(b, items[i:min(i+batch, len(items))])
@@ -58,7 +73,7 @@ func BenchmarkWrite(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if bc.conflict && res.Conflicts == 0 {
+				if (bc.conflict || bc.repeated) && res.Conflicts == 0 {
 					b.Fatal("no conflict")
 				}
 			}

@@ -78,10 +78,10 @@ func (r *tableRows) originsOf(ords []int) ([]int, []normalize.Origin) {
 
 // copyRows copies rows straight into table: the common case, at full COPY speed. A row
 // whose natural key is already present fails the whole COPY with a unique violation.
-func copyRows(ctx context.Context, tx pgx.Tx, table string, rows *tableRows) (int64, error) {
-	n, err := copyFrom(ctx, tx, table, table, rows, false)
+func copyRows(ctx context.Context, tx pgx.Tx, t *tableSQL, rows *tableRows) (int64, error) {
+	n, err := copyFrom(ctx, tx, t.copy, rows)
 	if err != nil {
-		return 0, fmt.Errorf("copy %d rows into %s: %w", rows.len(), table, err)
+		return 0, fmt.Errorf("copy %d rows into %s: %w", rows.len(), t.copy.into, err)
 	}
 	return n, nil
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"io"
 	"math"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -94,28 +93,17 @@ func encodable(rows *tableRows, types []colType) bool {
 	return true
 }
 
-// copyFrom copies rows into table (its columns named by normalize.Columns(table) of
-// layout, which may be another table with the same columns) in one COPY ... FROM STDIN in
-// binary format, and returns the number of rows copied. With ord set, into has one more
-// column, ordColumn, that takes each row's ordinal in rows.
-func copyFrom(ctx context.Context, tx pgx.Tx, into, layout string, rows *tableRows, ord bool) (int64, error) {
+// copyFrom copies rows into t in one COPY ... FROM STDIN in binary format, and returns
+// the number of rows copied. Rows whose values the encoder cannot write go through pgx's
+// CopyFrom instead.
+func copyFrom(ctx context.Context, tx pgx.Tx, t *copyTarget, rows *tableRows) (int64, error) {
 	rows.rewind()
-	rows.ord = ord
+	rows.ord = t.ord
 	defer func() { rows.ord = false }()
-	cols := normalize.Columns(layout)
-	types, ok := columnTypes(layout)
-	if ord {
-		cols = append(cols, ordColumn)
+	if t.types == nil || !encodable(rows, t.types) {
+		return tx.CopyFrom(ctx, pgx.Identifier{t.into}, t.columns, rows)
 	}
-	if !ok || !encodable(rows, types) {
-		return tx.CopyFrom(ctx, pgx.Identifier{into}, cols, rows)
-	}
-	quoted := make([]string, len(cols))
-	for k, c := range cols {
-		quoted[k] = pgx.Identifier{c}.Sanitize()
-	}
-	sql := "COPY " + pgx.Identifier{into}.Sanitize() + " (" + strings.Join(quoted, ", ") + ") FROM STDIN (FORMAT binary)"
-	tag, err := tx.Conn().PgConn().CopyFrom(ctx, &copyReader{rows: rows, types: types, ord: ord}, sql)
+	tag, err := tx.Conn().PgConn().CopyFrom(ctx, &copyReader{rows: rows, types: t.types, ord: t.ord}, t.sql)
 	if err != nil {
 		return 0, err
 	}

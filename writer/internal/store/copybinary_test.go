@@ -75,7 +75,7 @@ func TestBinaryCopyStoresWhatPgxStores(t *testing.T) {
 			}
 			err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 				for _, into := range []string{bin, binOrd} {
-					n, err := copyFrom(ctx, tx, into, table, r, into == binOrd)
+					n, err := copyFrom(ctx, tx, newCopyTarget(into, table, into == binOrd), r)
 					if err != nil {
 						return fmt.Errorf("binary copy: %w", err)
 					}

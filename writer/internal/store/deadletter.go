@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -47,24 +48,30 @@ func (d deadLetter) class() int {
 	return 2
 }
 
-// deadLetterSQL keeps dead letters given as arrays of their fields. (stream_seq, element)
+// deadLetterSQL keeps dead letters given as lists of their fields. (stream_seq, element)
 // is unique (element NULL for a whole message), so a message or element delivered again (a
 // lost Term, a redelivery, a replay) is kept once; RETURNING tells which rows this call
 // added. One statement for the batch: a report can have many elements set apart.
 //
 // A report in conflict in every element has dozens of letters, so what they share comes
 // once per message ($1 to $4: stream sequence, subject, headers, connection id), each letter
-// naming its message by position ($6), and their bodies come as one bytea ($5), each letter
-// a range of it ($8, $9). An array of bytea, which pgx encodes element by element into a
-// buffer that starts small for every query and is copied as it doubles, made such a report
-// cost the writer several times a normal one. The arrays hold no NULLs, which pgx would
-// encode by reflection: an element of -1 stands for the NULL of a whole message, and an
-// empty connection id (which no connection has) for none; a whole message has none.
+// naming its message by position ($6). The letters' own fields cost no array encoding, which
+// pgx does element by element, through its generic plans, into a buffer that starts small
+// for every query: their bodies come as one bytea ($5) and their errors as another ($10),
+// each letter a range of them ($8, $9 and $11, $12), and their numbers and reasons as
+// comma-separated text ($6 to $9, $11 to $13; a reason is a word without commas). A bytea
+// array of the bodies, and later text and integer arrays of the rest, made a report in
+// conflict cost the writer several times a normal one. An element of -1 stands for the
+// NULL of a whole message, and an empty connection id (which no connection has) for none;
+// a whole message has none.
 const deadLetterSQL = `INSERT INTO kohaku_dead_letter (stream_seq, subject, headers, body, error, element, connection_id, reason)
-SELECT m.seq, m.subject, m.headers, substring($5::bytea FROM d.off + 1 FOR d.len), d.error, nullif(d.element, -1),
+SELECT m.seq, m.subject, m.headers, substring($5::bytea FROM d.off + 1 FOR d.len),
+	convert_from(substring($10::bytea FROM d.err_off + 1 FOR d.err_len), 'UTF8'), nullif(d.element, -1),
 	CASE WHEN d.element >= 0 THEN nullif(m.conn, '') END, d.reason
-FROM unnest($6::integer[], $7::integer[], $8::integer[], $9::integer[], $10::text[], $11::text[])
-	AS d(m, element, off, len, error, reason)
+FROM unnest(string_to_array($6, ',')::integer[], string_to_array($7, ',')::integer[],
+	string_to_array($8, ',')::integer[], string_to_array($9, ',')::integer[],
+	string_to_array($11, ',')::integer[], string_to_array($12, ',')::integer[], string_to_array($13, ','))
+	AS d(m, element, off, len, err_off, err_len, reason)
 JOIN unnest($1::bigint[], $2::text[], $3::jsonb[], $4::text[]) WITH ORDINALITY AS m(seq, subject, headers, conn, n) ON m.n = d.m
 ORDER BY 1, 6
 ON CONFLICT DO NOTHING
@@ -78,23 +85,22 @@ type deadLetterArgs struct {
 	headers  [][]byte
 	conns    []string
 	bodies   []byte // every letter's body, one after the other
+	errs     []byte // every letter's error, one after the other
 
-	msg, element, off, size []int32 // msg is 1 + the index of the letter's message above
-	errs, reasons           []string
+	// Per letter, comma separated: msg is 1 + the index of the letter's message above, and
+	// off, size, errOff and errSize its ranges of bodies and errs.
+	msg, element, off, size, errOff, errSize, reasons []byte
+	msgs                                              []int32 // msg, as numbers
 }
 
 // newDeadLetterArgs gathers the arguments for dls, the dead letters of msgs. The bodies are
 // slices of the batch's bodies, so their sum, and every offset, is within the batch's size.
 func newDeadLetterArgs(dls []deadLetter, msgs []Message) *deadLetterArgs {
-	n, size := len(dls), 0
+	size := 0
 	for _, d := range dls {
 		size += len(d.body)
 	}
-	a := &deadLetterArgs{
-		bodies: make([]byte, 0, size),
-		msg:    make([]int32, n), element: make([]int32, n), off: make([]int32, n), size: make([]int32, n),
-		errs: make([]string, n), reasons: make([]string, n),
-	}
+	a := &deadLetterArgs{bodies: make([]byte, 0, size), msgs: make([]int32, len(dls))}
 	at := map[int]int32{} // message index in msgs: its position in the per-message arrays, from 1
 	for i, d := range dls {
 		k, ok := at[d.msg]
@@ -111,12 +117,28 @@ func newDeadLetterArgs(dls []deadLetter, msgs []Message) *deadLetterArgs {
 			k = int32(len(a.seqs))
 			at[d.msg] = k
 		}
-		a.msg[i], a.element[i] = k, int32(d.element)
-		a.off[i], a.size[i] = int32(len(a.bodies)), int32(len(d.body))
+		err := clean(d.err)
+		a.msgs[i] = k
+		a.msg = appendListInt(a.msg, int(k))
+		a.element = appendListInt(a.element, d.element)
+		a.off, a.size = appendListInt(a.off, len(a.bodies)), appendListInt(a.size, len(d.body))
+		a.errOff, a.errSize = appendListInt(a.errOff, len(a.errs)), appendListInt(a.errSize, len(err))
 		a.bodies = append(a.bodies, d.body...)
-		a.errs[i], a.reasons[i] = clean(d.err), d.reason
+		a.errs = append(a.errs, err...)
+		if len(a.reasons) > 0 {
+			a.reasons = append(a.reasons, ',')
+		}
+		a.reasons = append(a.reasons, strings.ReplaceAll(d.reason, ",", ";")...) // words, but the list must hold
 	}
 	return a
+}
+
+// appendListInt appends n to the comma-separated list b.
+func appendListInt(b []byte, n int) []byte {
+	if len(b) > 0 {
+		b = append(b, ',')
+	}
+	return strconv.AppendInt(b, int64(n), 10)
 }
 
 // writeDeadLetters writes dls, the dead letters of msgs, to kohaku_dead_letter and returns
@@ -127,7 +149,8 @@ func writeDeadLetters(ctx context.Context, tx pgx.Tx, dls []deadLetter, msgs []M
 	}
 	a := newDeadLetterArgs(dls, msgs)
 	rows, err := tx.Query(ctx, deadLetterSQL, a.seqs, a.subjects, a.headers, a.conns, a.bodies,
-		a.msg, a.element, a.off, a.size, a.errs, a.reasons)
+		string(a.msg), string(a.element), string(a.off), string(a.size), a.errs, string(a.errOff), string(a.errSize),
+		string(a.reasons))
 	if err != nil {
 		return nil, fmt.Errorf("dead-letter %d messages or elements: %w", len(dls), err)
 	}
@@ -154,7 +177,7 @@ func writeDeadLetters(ctx context.Context, tx pgx.Tx, dls []deadLetter, msgs []M
 	}
 	var out []deadLetter
 	for i, d := range dls {
-		k := key{a.seqs[a.msg[i]-1], int32(d.element)}
+		k := key{a.seqs[a.msgs[i]-1], int32(d.element)}
 		if added[k] {
 			out = append(out, d)
 			delete(added, k) // the same message twice in a batch added one row
@@ -189,11 +212,10 @@ func rejectedDeadLetters(msgs []Message, i int) []deadLetter {
 }
 
 // conflictDeadLetter is the dead letter of the row at origin o of msgs[i], whose natural
-// key in table already held a row with different content.
-func conflictDeadLetter(msgs []Message, i int, table string, o normalize.Origin) deadLetter {
+// key in table t already held a row with different content.
+func conflictDeadLetter(msgs []Message, i int, table string, t *tableSQL, o normalize.Origin) deadLetter {
 	return deadLetter{msg: i, element: o.Index, body: o.Raw(msgs[i].Body), reason: ReasonConflict, table: table,
-		err: fmt.Sprintf("stats[%d]: %s already holds a row with the same %s and different content",
-			o.Index, table, strings.Join(normalize.NaturalKey(table), ", "))}
+		err: "stats[" + strconv.Itoa(o.Index) + "]: " + t.conflict}
 }
 
 // headersJSON encodes h as a JSON object of string arrays for the headers jsonb column.

@@ -23,6 +23,7 @@ const ordColumn = "kohaku_ord"
 type merge struct {
 	tables []string // sorted
 	rows   map[string]*tableRows
+	sql    statements
 }
 
 // mergeTable is the temporary table that table's rows are merged from. Each table is
@@ -46,8 +47,7 @@ func (m merge) create(ctx context.Context, tx pgx.Tx) error {
 	// for PostgreSQL to compile it first (JIT): that takes longer than the lookups.
 	sql := []string{"SET LOCAL jit = off"}
 	for _, table := range m.tables {
-		sql = append(sql, "CREATE TEMPORARY TABLE "+pgx.Identifier{mergeTable(table)}.Sanitize()+" ON COMMIT DROP AS SELECT "+
-			columnList(table)+", 0::bigint AS "+ordColumn+" FROM "+pgx.Identifier{table}.Sanitize()+" WITH NO DATA")
+		sql = append(sql, m.sql.of(table).createMerge)
 	}
 	// Without arguments, Exec takes the simple protocol, which runs them all at once.
 	if _, err := tx.Exec(ctx, strings.Join(sql, ";\n")); err != nil {
@@ -59,7 +59,7 @@ func (m merge) create(ctx context.Context, tx pgx.Tx) error {
 // copy copies table's rows into its temporary table.
 func (m merge) copy(ctx context.Context, tx pgx.Tx, table string) error {
 	rows := m.rows[table]
-	if _, err := copyFrom(ctx, tx, mergeTable(table), table, rows, true); err != nil {
+	if _, err := copyFrom(ctx, tx, m.sql.of(table).copyMerge, rows); err != nil {
 		return fmt.Errorf("merge into %s: copy %d rows: %w", table, rows.len(), err)
 	}
 	return nil
@@ -73,12 +73,10 @@ func (m merge) insert(ctx context.Context, tx pgx.Tx) (map[string]int64, map[str
 	inserted := make(map[string]int64, len(m.tables))
 	b := &pgx.Batch{}
 	for _, table := range m.tables {
-		list := columnList(table)
 		// Without a conflict target, DO NOTHING skips a row that conflicts on any
 		// unique key, also with a row inserted earlier by the same statement: in batch
 		// order, the first of a key wins.
-		b.Queue("INSERT INTO " + pgx.Identifier{table}.Sanitize() + " (" + list + ") SELECT " + list + " FROM " +
-			pgx.Identifier{mergeTable(table)}.Sanitize() + " ORDER BY " + ordColumn + " ON CONFLICT DO NOTHING").Exec(
+		b.Queue(m.sql.of(table).insertMerge).Exec(
 			func(tag pgconn.CommandTag) error {
 				inserted[table] = tag.RowsAffected()
 				return nil
@@ -93,7 +91,7 @@ func (m merge) insert(ctx context.Context, tx pgx.Tx) (map[string]int64, map[str
 		if inserted[table] == int64(m.rows[table].len()) {
 			continue // nothing was left out: no conflict to look for
 		}
-		b.Queue(conflictSQL(table)).Query(func(rs pgx.Rows) error {
+		b.Queue(m.sql.of(table).conflicts).Query(func(rs pgx.Rows) error {
 			ords, err := pgx.CollectRows(rs, func(r pgx.CollectableRow) (int, error) {
 				var ord int64
 				err := r.Scan(&ord)

@@ -26,7 +26,7 @@ type repeats struct {
 // conflict, and a row the first copy lacks is copied. jsonb values compare as the
 // database compares them (jsonbEqual); the rare ones Go cannot be sure about are left
 // undecided, for the database to compare.
-func settleRepeats(msgs []Message) repeats {
+func settleRepeats(msgs []Message, sql statements) repeats {
 	first := make(map[reportKey]int, len(msgs))
 	r := repeats{msgs: msgs}
 	cloned := false
@@ -43,14 +43,14 @@ func settleRepeats(msgs []Message) repeats {
 		if !cloned {
 			r.msgs, cloned = slices.Clone(msgs), true // reduced copies replace messages, not the caller's
 		}
-		r.msgs[i] = r.reduce(msgs, i, msgs[j].Rows)
+		r.msgs[i] = r.reduce(msgs, i, msgs[j].Rows, sql)
 	}
 	return r
 }
 
 // reduce returns msgs[i] with only the rows that earlier, the rows of the first copy of
 // its report, lacks; it records the others as duplicates or conflicts.
-func (r *repeats) reduce(msgs []Message, i int, earlier *normalize.Rows) Message {
+func (r *repeats) reduce(msgs []Message, i int, earlier *normalize.Rows, sql statements) Message {
 	m := msgs[i]
 	rows := *m.Rows
 	rows.Tables = make(map[string][][]any, len(m.Rows.Tables))
@@ -58,7 +58,7 @@ func (r *repeats) reduce(msgs []Message, i int, earlier *normalize.Rows) Message
 	rows.Count = 0
 	for table, rs := range m.Rows.Tables {
 		byID := statsIDs(earlier.Tables[table])
-		types := normalize.ColumnTypes(table)
+		t := sql.of(table)
 		origins := m.Rows.Origins[table]
 		for k, row := range rs {
 			prev, ok := byID[row[idColumn]]
@@ -68,12 +68,12 @@ func (r *repeats) reduce(msgs []Message, i int, earlier *normalize.Rows) Message
 				rows.Count++
 				continue
 			}
-			switch compareRows(types, prev, row) {
+			switch compareRows(t.columnTypes, prev, row) {
 			case rowsEqual:
 				r.duplicates++
 			case rowsDiffer:
 				r.duplicates++
-				r.conflicts = append(r.conflicts, conflictDeadLetter(msgs, i, table, origins[k]))
+				r.conflicts = append(r.conflicts, conflictDeadLetter(msgs, i, table, t, origins[k]))
 			default:
 				r.undecided = true
 				rows.Tables[table] = append(rows.Tables[table], row)

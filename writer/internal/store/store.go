@@ -98,7 +98,8 @@ type Store struct {
 	m       *metrics
 	log     *slog.Logger
 	recent  *recentReports
-	written written // report times stored since TakeWritten
+	written written    // report times stored since TakeWritten
+	sql     statements // read only
 }
 
 // New returns a Store writing through pool. It logs to log (nothing when nil) and registers
@@ -110,7 +111,7 @@ func New(pool *pgxpool.Pool, log *slog.Logger, reg prometheus.Registerer) *Store
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	return &Store{pool: pool, m: newMetrics(reg), log: log, recent: newRecentReports(recentSize)}
+	return &Store{pool: pool, m: newMetrics(reg), log: log, recent: newRecentReports(recentSize), sql: newStatements()}
 }
 
 // Ping reports whether the database answers now, and records it in the database_up gauge.
@@ -218,7 +219,7 @@ func (s *Store) write(ctx context.Context, msgs []Message) (Result, error) {
 // microsecond) are merged on their own, so that such a batch copies the rest like any
 // other; only what neither can decide sends the whole batch to the merge.
 func (s *Store) writeOnce(ctx context.Context, msgs []Message) (Result, error) {
-	rep := settleRepeats(msgs)
+	rep := settleRepeats(msgs, s.sql)
 	seen := s.recent.seen(rep.msgs)
 	all := rep.undecided
 	b := newTableBatch(rep.msgs, func(i int) bool { return all || seen != nil && seen[i] })
@@ -248,7 +249,7 @@ func (s *Store) writeOnce(ctx context.Context, msgs []Message) (Result, error) {
 func (s *Store) inTx(ctx context.Context, b *tableBatch) (Result, error) {
 	res := Result{Inserted: map[string]int{}}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		m := merge{rows: b.merge}
+		m := merge{rows: b.merge, sql: s.sql}
 		for _, table := range b.tables {
 			if b.merge[table] != nil {
 				m.tables = append(m.tables, table)
@@ -264,7 +265,7 @@ func (s *Store) inTx(ctx context.Context, b *tableBatch) (Result, error) {
 		for _, table := range b.tables {
 			start := time.Now()
 			if rows := b.rows[table]; rows != nil {
-				n, err := copyRows(ctx, tx, table, rows)
+				n, err := copyRows(ctx, tx, s.sql.of(table), rows)
 				if err != nil {
 					return err
 				}
@@ -289,7 +290,7 @@ func (s *Store) inTx(ctx context.Context, b *tableBatch) (Result, error) {
 				res.Duplicates += rows.len() - int(inserted[table])
 				msgs, origins := rows.originsOf(conflicts[table])
 				for k := range msgs {
-					dls = append(dls, conflictDeadLetter(b.msgs, msgs[k], table, origins[k]))
+					dls = append(dls, conflictDeadLetter(b.msgs, msgs[k], table, s.sql.of(table), origins[k]))
 				}
 			}
 		}
