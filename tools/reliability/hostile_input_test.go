@@ -220,8 +220,24 @@ type caseResult struct {
 	statuses map[int]int
 	wrong    []string      // answers not as the rules say
 	sent     []hostileBody // requests answered 204, or published straight to the stream
-	cpu      time.Duration // the writer's CPU per body in the quiet phase
-	bodies   int           // in the quiet phase
+	cpu      spent         // the writer's in the quiet phase
+	normal   spent         // of normal bodies sent between its rounds, if it was measured so
+}
+
+// spent is the writer's CPU time for some bodies.
+type spent struct {
+	cpu    time.Duration
+	bodies int
+}
+
+func (s spent) add(o spent) spent { return spent{s.cpu + o.cpu, s.bodies + o.bodies} }
+
+// perBody is the CPU time per body, 0 without bodies.
+func (s spent) perBody() time.Duration {
+	if s.bodies == 0 {
+		return 0
+	}
+	return s.cpu / time.Duration(s.bodies)
 }
 
 // TestHostileInputTable sends each hostile input of issue 13 next to good traffic, then
@@ -286,7 +302,7 @@ func TestHostileInputTable(t *testing.T) {
 	// writer's CPU time is read: under -race the harness takes seconds to make them, and
 	// the writer's own timers would count against the case for as long.
 	pid := p.writer.Pid()
-	quiet := func(n int, next func() []hostileBody, each func(hostileBody, answer)) (time.Duration, int) {
+	quiet := func(n int, next func() []hostileBody, each func(hostileBody, answer)) spent {
 		made := make([][]hostileBody, n)
 		for i := range made {
 			made[i] = next()
@@ -322,15 +338,19 @@ func TestHostileInputTable(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return (after - before) / time.Duration(bodies), bodies
+		return spent{after - before, bodies}
 	}
 	// /proc counts CPU time in ticks of 10ms: a phase must take some tenths of a second of it
 	// for a ratio to mean something. The normal small bodies, against which every case is
 	// measured, and the conflicts, the case nearest its bound, take three times as many
 	// bodies: with 500, a tick more or less on either side moved that ratio by a quarter.
-	const smallN, largeN = 500, 8
+	// The conflicts are sent in rounds, each followed by a round of normal bodies, and
+	// measured against those: the machine's other load, which drifts over the test's
+	// minutes (ratios from 1.5 to 3.1 on the same code, measured against normal bodies sent
+	// a minute earlier), then weighs on both alike.
+	const smallN, largeN, rounds = 500, 8, 3
 	const steadyN = 3 * smallN
-	normal := map[bool]time.Duration{}
+	normal := map[bool]spent{}
 	var normalSent []exchange
 	keepNormal := func(hb hostileBody, a answer) {
 		normalSent = append(normalSent, exchange{exporterType: hb.typ, body: hb.body, status: a.status, err: a.err})
@@ -338,11 +358,12 @@ func TestHostileInputTable(t *testing.T) {
 			t.Errorf("a normal report of %d bytes was answered %d %q", len(hb.body), a.status, cut(a.body, 120))
 		}
 	}
-	normal[false], _ = quiet(steadyN, func() []hostileBody {
+	nextNormal := func() []hostileBody {
 		r := g.next()
 		return []hostileBody{{typ: sora.TypeUserAgent, body: r.body(t, r.stats...)}}
-	}, keepNormal)
-	normal[true], _ = quiet(largeN, func() []hostileBody {
+	}
+	normal[false] = quiet(steadyN, nextNormal, keepNormal)
+	normal[true] = quiet(largeN, func() []hostileBody {
 		return []hostileBody{{typ: sora.TypeUserAgent, body: g.next().large(t, bodyLimit-1024)}}
 	}, keepNormal)
 	for i, c := range cases {
@@ -356,9 +377,16 @@ func TestHostileInputTable(t *testing.T) {
 			n = steadyN / 2 // pairs
 		}
 		res := results[i]
-		res.cpu, res.bodies = quiet(n, func() []hostileBody { return c.bodies(t, g) }, func(hb hostileBody, a answer) {
-			record(res, hb, a, c.status)
-		})
+		next := func() []hostileBody { return c.bodies(t, g) }
+		each := func(hb hostileBody, a answer) { record(res, hb, a, c.status) }
+		if c.name != "conflict_under_a_microsecond" {
+			res.cpu = quiet(n, next, each)
+			continue
+		}
+		for range rounds {
+			res.cpu = res.cpu.add(quiet(n/rounds, next, each))
+			res.normal = res.normal.add(quiet(steadyN/rounds, nextNormal, keepNormal))
+		}
 	}
 
 	// What the database holds.
@@ -420,17 +448,21 @@ func TestHostileInputTable(t *testing.T) {
 		if conflictLetters != conflicts {
 			problems = append(problems, fmt.Sprintf("%d conflicting elements, %d dead letters with reason \"conflict\" (conflict recording missing in the store?)", conflicts, conflictLetters))
 		}
+		cpu, base := res.cpu.perBody(), normal[c.large].perBody()
+		if res.normal.bodies > 0 {
+			base = res.normal.perBody()
+		}
 		ratio := 0.0
-		if normal[c.large] > 0 {
-			ratio = float64(res.cpu) / float64(normal[c.large])
+		if base > 0 {
+			ratio = float64(cpu) / float64(base)
 		}
 		// Issue 13's bound: twice a normal body of the same size, for every case.
 		if ratio > 2 {
-			problems = append(problems, fmt.Sprintf("the writer spent %s of CPU per body, %.1f times a normal body's %s", res.cpu, ratio, normal[c.large]))
+			problems = append(problems, fmt.Sprintf("the writer spent %s of CPU per body, %.1f times a normal body's %s", cpu, ratio, base))
 		}
 		line := fmt.Sprintf("summary: case=%s answers=%v sent_to_writer=%d bad_elements=%d dead_lettered=%d stored_losslessly=%d reasons=%v conflicts=%d conflict_letters=%d cpu_per_body=%s normal=%s ratio=%.2f",
 			c.name, res.statuses, len(res.sent), badTotal, badLettered, badStored, reasons, conflicts, conflictLetters,
-			res.cpu.Round(10*time.Microsecond), normal[c.large].Round(10*time.Microsecond), ratio)
+			cpu.Round(10*time.Microsecond), base.Round(10*time.Microsecond), ratio)
 		t.Log(line)
 		fmt.Printf("%s: %s\n", t.Name(), line)
 		for _, pr := range problems {
