@@ -94,6 +94,7 @@ type writerRun struct {
 	NATSCPUSeconds         float64   `json:"nats_cpu_s"`             // of nats-server, delivering and taking acknowledgements
 	FlushSeconds           float64   `json:"writer_flush_s"`         // in database writes (kohaku_writer_flush_seconds), all connections
 	CopyInFlushSeconds     float64   `json:"writer_copy_s"`          // of which COPY (kohaku_writer_copy_seconds)
+	UpsertInFlushSeconds   float64   `json:"writer_upsert_s"`        // and the sora_connection upsert (its table's)
 	Flushes                int64     `json:"writer_flushes"`         // transactions
 	CopySeconds            float64   `json:"copy_s"`                 // both rounds
 	CopyRounds             []float64 `json:"copy_rounds_rows_per_s"` // before and after the writers
@@ -305,6 +306,12 @@ func (r *results) table(w io.Writer) {
 				f0(run.CopyRowsPerSec)+" CopyFrom", f2(run.Ratio), tg, met)
 			row("  writer messages/s", f0(run.WriterMsgsPerSec), "", "", "", "")
 			row("  at most, by the drain's CPU / cores", "", "", f2(run.CPUBoundRatio), "", "")
+			// Where the connections' time went, against CopyFrom's: the upsert is work that
+			// CopyFrom does not do, and COPY slows when the writer's own CPU work competes
+			// with PostgreSQL's for the cores.
+			rest := run.FlushSeconds - run.CopyInFlushSeconds - run.UpsertInFlushSeconds
+			row("  in writes s: COPY / sora_connection upsert / rest", fmt.Sprintf("%.2f / %.2f / %.2f", run.CopyInFlushSeconds, run.UpsertInFlushSeconds, rest),
+				fmt.Sprintf("%.2f CopyFrom", run.CopySeconds/2*float64(run.Connections)), "", "", "")
 		}
 		if x, n := wr.scaling(); n > 0 {
 			row(fmt.Sprintf("writer rows/s, %d connections / 1 connection", n), f2(x), "", "", "", "")

@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -90,5 +92,24 @@ func TestTrackerFollowsEachRequest(t *testing.T) {
 	if e.Sent != 4 || e.Answered != 3 || e.Failed != 1 || e.Committed != 3 || e.Missing != 0 || e.P50ms != 200 || e.MaxMs != 300 {
 		b, _ := json.Marshal(e)
 		t.Errorf("got %s", b)
+	}
+}
+
+func TestWriterMetricsTellTheUpsertFromCopy(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `# HELP kohaku_writer_copy_seconds Time to COPY
+kohaku_writer_copy_seconds_sum{table="rtc_codec_stats"} 1.5
+kohaku_writer_copy_seconds_sum{table="rtc_inbound_rtp_stats"} 2.25
+kohaku_writer_copy_seconds_sum{table="sora_connection"} 0.5
+kohaku_writer_copy_seconds_count{table="sora_connection"} 10
+kohaku_writer_flush_seconds_sum 5
+kohaku_writer_flush_seconds_count 10
+`)
+	}))
+	defer srv.Close()
+	got := writerMetrics(strings.TrimPrefix(srv.URL, "http://"))
+	want := flushStats{flushSum: 5, copySum: 3.75, upsertSum: 0.5, flushCount: 10}
+	if got != want {
+		t.Errorf("writerMetrics = %+v, want %+v", got, want)
 	}
 }

@@ -120,7 +120,7 @@ func (b *bench) writerPhase(ctx context.Context) error {
 		}
 		b.writerProc, b.writerAdmin = p, admin
 		wm := writerMetrics(admin)
-		run.FlushSeconds, run.CopyInFlushSeconds, run.Flushes = wm.flushSum, wm.copySum, wm.flushCount
+		run.FlushSeconds, run.CopyInFlushSeconds, run.UpsertInFlushSeconds, run.Flushes = wm.flushSum, wm.copySum, wm.upsertSum, wm.flushCount
 		run.WriterCPUSeconds = p.cpu().Seconds()
 		run.PostgresCPUSeconds = (postgresCPU() - pgBefore).Seconds()
 		run.NATSCPUSeconds = (b.natsProc.cpu() - natsBefore).Seconds()
@@ -139,9 +139,9 @@ func (b *bench) writerPhase(ctx context.Context) error {
 		run.WriterSeconds = took.Seconds()
 		run.WriterRowsPerSec = float64(written) / took.Seconds()
 		run.WriterMsgsPerSec = float64(len(bodies)) / took.Seconds()
-		b.progress("writer   %s, %d messages, %d rows in %.2fs: %.0f rows/s, %.0f messages/s, rss %.0f MiB, cpu %.2fs (postgres %.2fs, nats %.2fs), in writes %.2fs (copy %.2fs)",
+		b.progress("writer   %s, %d messages, %d rows in %.2fs: %.0f rows/s, %.0f messages/s, rss %.0f MiB, cpu %.2fs (postgres %.2fs, nats %.2fs), in writes %.2fs (copy %.2fs, sora_connection upsert %.2fs)",
 			connections(run.Connections), len(bodies), written, took.Seconds(), run.WriterRowsPerSec, run.WriterMsgsPerSec, rss, run.WriterCPUSeconds, run.PostgresCPUSeconds, run.NATSCPUSeconds,
-			run.FlushSeconds, run.CopyInFlushSeconds)
+			run.FlushSeconds, run.CopyInFlushSeconds, run.UpsertInFlushSeconds)
 	}
 	kept := w.Runs[len(w.Runs)-1]
 	w.WriterMsgsPerSec = kept.WriterMsgsPerSec
@@ -396,12 +396,12 @@ func rawCopy(ctx context.Context, dbURL string, batches []batch, conns int) (tim
 }
 
 // flushStats are sums from the writer's /metrics: the seconds spent in database writes
-// (kohaku_writer_flush_seconds) and how many there were, and the seconds of COPY within
-// them (kohaku_writer_copy_seconds). What the rest of a drain's time went to is pulling
-// and normalizing, or waiting for it.
+// (kohaku_writer_flush_seconds) and how many there were, and the seconds of COPY and of
+// the sora_connection upsert within them (kohaku_writer_copy_seconds). What the rest of a
+// drain's time went to is pulling and normalizing, or waiting for it.
 type flushStats struct {
-	flushSum, copySum float64
-	flushCount        int64
+	flushSum, copySum, upsertSum float64
+	flushCount                   int64
 }
 
 // writerMetrics reads flushStats from the writer's admin address; zero when it cannot.
@@ -427,6 +427,8 @@ func writerMetrics(admin string) flushStats {
 			fs.flushSum += v
 		case name == "kohaku_writer_flush_seconds_count":
 			fs.flushCount += int64(v)
+		case name == `kohaku_writer_copy_seconds_sum{table="`+normalize.TableConnection+`"}`:
+			fs.upsertSum += v
 		case strings.HasPrefix(name, "kohaku_writer_copy_seconds_sum"):
 			fs.copySum += v
 		}

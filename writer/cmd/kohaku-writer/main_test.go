@@ -193,7 +193,8 @@ func TestEmbeddedJetStream(t *testing.T) {
 		t.Fatalf("/metrics: %d, %v", code, err)
 	}
 	for _, name := range []string{"kohaku_writer_rows_total", "kohaku_writer_messages_total", "kohaku_writer_copy_seconds",
-		"kohaku_writer_batch_messages", "kohaku_writer_consumer_pending_messages", "kohaku_writer_database_up"} {
+		"kohaku_writer_batch_messages", "kohaku_writer_consumer_pending_messages", "kohaku_writer_database_up",
+		`kohaku_writer_copy_seconds_count{table="sora_connection"}`} { // the upsert's time
 		if !strings.Contains(body, name) {
 			t.Errorf("/metrics lacks %s", name)
 		}

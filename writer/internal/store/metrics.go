@@ -38,7 +38,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		copySeconds: f.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "kohaku_writer_copy_seconds",
-			Help:    "Time to COPY (or merge) one batch's rows into one table.",
+			Help:    "Time to COPY (or merge) one batch's rows into one table; for sora_connection, to upsert them.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}, []string{"table"}),
 		writeSeconds: f.NewHistogram(prometheus.HistogramOpts{

@@ -310,9 +310,13 @@ func (s *Store) inTx(ctx context.Context, b *tableBatch) (Result, error) {
 		}
 		res.Dead = b.deadMsgs
 		// Last: the rows of busy connections stay locked only until the commit.
+		start := time.Now()
 		n, err := upsertConnections(ctx, tx, b.connections)
 		if err != nil {
 			return err
+		}
+		if len(b.connections) > 0 {
+			s.m.copySeconds.WithLabelValues(normalize.TableConnection).Observe(time.Since(start).Seconds())
 		}
 		res.Inserted[normalize.TableConnection] += n
 		return nil
