@@ -302,6 +302,9 @@ func (r *results) table(w io.Writer) {
 	if wr := r.Writer; r.ran(phaseWriter) {
 		for _, run := range wr.Runs {
 			tg, met := verdict(writerTarget(run.Connections))
+			if t, ok := targets[writerTarget(run.Connections)]; ok && !t.Met && run.CPUBoundRatio > 0 && run.CPUBoundRatio < t.Limit {
+				met += " (target above the CPU bound)" // no writer could meet it on these cores
+			}
 			row("writer rows/s, "+connections(run.Connections), f0(run.WriterRowsPerSec),
 				f0(run.CopyRowsPerSec)+" CopyFrom", f2(run.Ratio), tg, met)
 			row("  writer messages/s", f0(run.WriterMsgsPerSec), "", "", "", "")

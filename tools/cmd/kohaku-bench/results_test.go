@@ -21,7 +21,8 @@ func TestEvaluateChecksEveryTarget(t *testing.T) {
 		},
 		Duplicates: receiverCase{Body: "chromium repeated", Feed: exporterFeed.Name, Level: level{8, 32}, Ratio: 0.5}, // no target
 		Writer: writerResult{
-			Runs:         []writerRun{{Connections: 2, Ratio: 0.85, WriterRowsPerSec: 120}, {Connections: 1, Ratio: 0.92, WriterRowsPerSec: 100}},
+			Runs: []writerRun{{Connections: 2, Ratio: 0.85, WriterRowsPerSec: 120, CPUBoundRatio: 0.88},
+				{Connections: 1, Ratio: 0.92, WriterRowsPerSec: 100, CPUBoundRatio: 0.85}},
 			AnalyzeRatio: 1.5,
 		},
 		EndToEnd: []endToEnd{{Body: "chromium", P99ms: 1200}, {Body: "multistream", P99ms: 900}},
@@ -56,6 +57,10 @@ func TestEvaluateChecksEveryTarget(t *testing.T) {
 	r.table(&out)
 	if !strings.Contains(out.String(), "5 of 9 targets met") {
 		t.Errorf("table does not sum up:\n%s", out.String())
+	}
+	// Only the target that was missed and that the CPU bound rules out says so.
+	if n := strings.Count(out.String(), "target above the CPU bound"); n != 1 {
+		t.Errorf("%d rows say the CPU bound rules the target out, want 1 (2 connections):\n%s", n, out.String())
 	}
 	path := filepath.Join(t.TempDir(), "r.json")
 	if err := r.write(path); err != nil {
