@@ -70,7 +70,11 @@ func statsRows(ctx context.Context, pool *pgxpool.Pool) (int64, error) {
 	return n, nil
 }
 
-// truncate empties the stats tables and sora_connection.
+// truncate empties the stats tables and sora_connection, then checkpoints, so that every
+// timed round starts from the same state: a round writes about half of what makes
+// PostgreSQL checkpoint (max_wal_size), and without this one round in two flushed the
+// round before's pages and wrote whole pages to the WAL again, which made rounds of the
+// same rows differ by up to a third.
 func truncate(ctx context.Context, pool *pgxpool.Pool) error {
 	var names []string
 	for _, t := range append(normalize.StatsTables(), normalize.TableConnection) {
@@ -78,6 +82,9 @@ func truncate(ctx context.Context, pool *pgxpool.Pool) error {
 	}
 	if _, err := pool.Exec(ctx, "TRUNCATE "+strings.Join(names, ", ")); err != nil {
 		return fmt.Errorf("truncate: %w", err)
+	}
+	if _, err := pool.Exec(ctx, "CHECKPOINT"); err != nil {
+		return fmt.Errorf("checkpoint after truncate: %w", err)
 	}
 	return nil
 }
