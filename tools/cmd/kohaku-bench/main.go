@@ -22,9 +22,11 @@
 //     multistream reports.
 //  5. Memory: peak RSS of the receiver and the writer in each phase.
 //
-// It needs the local PostgreSQL (a fresh database is created and dropped); JetStream is the
-// embedded server, in a child process, with file storage in a temporary directory. It
-// builds kohaku-receiver and kohaku-writer from the workspace unless given their paths.
+// It needs the local PostgreSQL, as a user that may create databases and CHECKPOINT (a
+// fresh database is created and dropped; every timed writer round starts from a
+// checkpoint); JetStream is the embedded server, in a child process, with file storage in
+// a temporary directory. It builds kohaku-receiver and kohaku-writer from the workspace
+// unless given their paths.
 // Results go to the terminal as a table and to a JSON file.
 //
 //	go run ./tools/cmd/kohaku-bench [--quick] [--phases receiver,fsync,writer,e2e] [--out bench.json]
