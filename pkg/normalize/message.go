@@ -40,12 +40,11 @@ func Message(exporterType string, body []byte) (*Rows, error) {
 }
 
 // A Normalizer turns bodies into rows as Message does, keeping the working memory that
-// is not part of the rows (the members of the element at hand, the ids seen, the text
-// boxed) for the next body: nearly half of the bytes that normalizing a browser's report
-// allocates, which the writer's garbage collector would otherwise reclaim
-// (BenchmarkMessage). The zero value is ready to use. A Normalizer is not safe for
-// concurrent use; the Rows it returns share nothing with it and stay valid after the next
-// call.
+// is not part of the rows (the members of the element at hand, the ids seen) for the
+// next body: a third of the bytes that normalizing a browser's report allocates, which
+// the writer's garbage collector would otherwise reclaim (BenchmarkMessage). The zero
+// value is ready to use. A Normalizer is not safe for concurrent use; the Rows it returns
+// share nothing with it and stay valid after the next call.
 type Normalizer struct {
 	b builder
 }
@@ -114,10 +113,10 @@ type builder struct {
 
 	at   Origin // the element at hand
 	slab []any  // where newRow carves rows from
+	vals values // the values of the rows
 
 	// Working memory, emptied by release and kept by renew for the next message: none of
 	// it ends in the rows.
-	texts  *textCache           // text values boxed once (see text)
 	made   []madeRow            // the rows so far, in element order
 	fields []rawMember          // the members of the element at hand
 	done   []bool               // per column: a later member of the same name was already taken
@@ -140,7 +139,7 @@ func (b *builder) renew(sc *scanner, facts *bodyFacts, t any) {
 		rows:       &Rows{},
 		time:       t,
 		seen:       b.seen,
-		texts:      b.texts.renew(),
+		vals:       values{size: len(sc.d)},
 		made:       made,
 		fields:     b.fields[:0],
 		done:       b.done,
@@ -150,8 +149,7 @@ func (b *builder) renew(sc *scanner, facts *bodyFacts, t any) {
 }
 
 // release empties the working memory of the message just made, so that it keeps nothing
-// of that message alive, neither its body nor its rows, but for at most 64 KiB of short
-// texts in b.texts, which the next message overwrites: the writer's collector keeps a
+// of that message alive, neither its body nor its rows: the writer's collector keeps a
 // Normalizer for as long as it pulls.
 func (b *builder) release() {
 	clear(b.made)
@@ -163,7 +161,7 @@ func (b *builder) release() {
 	}
 	b.extra.reset(nil)
 	b.seen, b.counts = scratchMap(b.seen), scratchMap(b.counts)
-	b.sc, b.rows, b.slab = nil, nil, nil
+	b.sc, b.rows, b.slab, b.vals = nil, nil, nil, values{}
 }
 
 // maxScratchMembers is the most members of an element whose room a builder keeps for the

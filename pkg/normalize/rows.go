@@ -46,7 +46,9 @@ type Rows struct {
 	// message, nil for node.erlang-vm. It is upserted, not copied: first and last seen move.
 	Connection *Connection
 	// Tables maps a table name to the rows for it. The values of each row are in the
-	// order of Columns(table) and have Go types that pgx encodes into those columns.
+	// order of Columns(table) and have Go types that pgx encodes into those columns. The
+	// numbers and texts of a message's rows share a few chunks of memory: one kept after
+	// its rows keeps its chunk, a few KiB, alive with it.
 	Tables map[string][][]any
 	// Origins maps a table name to where each of its rows came from: Origins[table][k] is
 	// the element of Tables[table][k].

@@ -60,22 +60,31 @@ func (b *builder) finish(l *layout, id string, row []any, end int) error {
 	return nil
 }
 
-// value is the package's value, with text interned: the ids that elements refer to each
-// other by, kinds and states repeat within a message, and one boxed string serves them all.
+// value is the package's value, kept in b.vals rather than copied one by one.
 func (b *builder) value(fd rawMember, k valueKind) any {
-	if k == kindText && fd.tok == tokString {
+	switch {
+	case k == kindText && fd.tok == tokString:
 		return b.text(fd)
+	case k == kindInt && fd.tok == tokNumber:
+		if v, ok := parseInt(fd.raw); ok {
+			return b.vals.int(v)
+		}
+		return nil
+	case k == kindFloat && fd.tok == tokNumber:
+		if v, ok := parseFloat(fd.raw); ok {
+			return b.vals.float(v)
+		}
+		return nil
 	}
 	return value(fd, k)
 }
 
-// text returns the string value of fd boxed, the same box for the same text within a
-// message as far as b.texts remembers it.
+// text returns the string value of fd in an interface.
 func (b *builder) text(fd rawMember) any {
 	if fd.esc {
-		return fd.str() // rare: not worth a cache entry
+		return fd.str() // rare: decoded on its own
 	}
-	return b.texts.box(fd.raw[1 : len(fd.raw)-1])
+	return b.vals.text(fd.raw[1 : len(fd.raw)-1])
 }
 
 // value returns the Go value of fd for a column of kind k, or nil when the JSON value does
