@@ -11,13 +11,7 @@ import (
 // BenchmarkMessage normalizes the largest fixture, as the writer does for every message:
 // with Message, and with one Normalizer for all, as each decode worker of the writer does.
 func BenchmarkMessage(b *testing.B) {
-	var body []byte
-	var typ string
-	for _, fx := range testBodies(b) {
-		if len(fx.Body) > len(body) {
-			body, typ = fx.Body, fx.ExporterType
-		}
-	}
+	typ, body := largestBody(b)
 	var n Normalizer
 	for _, bc := range []struct {
 		name    string

@@ -15,6 +15,19 @@ import (
 	"kohaku/testsupport/fixtures"
 )
 
+// largestBody returns the exporter type and body of the largest of testBodies.
+func largestBody(t testing.TB) (string, []byte) {
+	t.Helper()
+	var body []byte
+	var typ string
+	for _, fx := range testBodies(t) {
+		if len(fx.Body) > len(body) {
+			body, typ = fx.Body, fx.ExporterType
+		}
+	}
+	return typ, body
+}
+
 // testBodies returns every captured fixture of both feeds and the hand-written bodies in
 // testdata/.
 func testBodies(t testing.TB) []fixtures.Fixture {

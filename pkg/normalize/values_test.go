@@ -38,13 +38,7 @@ func TestValuesGiveEveryValueBack(t *testing.T) {
 // browser's report takes far fewer allocations than its rows have numbers and texts,
 // each of which would be one (two for a text) if converted to an interface on its own.
 func TestMessageAllocatesPerChunkNotPerValue(t *testing.T) {
-	var body []byte
-	var typ string
-	for _, fx := range testBodies(t) {
-		if len(fx.Body) > len(body) {
-			body, typ = fx.Body, fx.ExporterType
-		}
-	}
+	typ, body := largestBody(t)
 	var n Normalizer
 	rows, err := n.Message(typ, body)
 	if err != nil {
