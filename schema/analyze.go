@@ -64,9 +64,10 @@ type Beginner interface {
 // stored rows it replaces (10_issues.sql explains its rule): analyzing a period in one run
 // or in several consecutive ones gives the same rows.
 //
-// The transaction runs without JIT compilation and with 64 MB of work_mem. Runs on one
-// database are serialized by a transaction-level advisory lock, so a periodic analysis of
-// several writers and an analyze command may overlap in time safely. The transaction is READ COMMITTED: rows
+// The transaction runs without JIT compilation, with 64 MB of work_mem and a statistics
+// target of 10 for the ANALYZE of temporary tables. Runs on one database are serialized by
+// a transaction-level advisory lock, so a periodic analysis of several writers and an
+// analyze command may overlap in time safely. The transaction is READ COMMITTED: rows
 // written by the writer while it runs are picked up by the next run over their period.
 func Analyze(ctx context.Context, db Beginner, since, until time.Time) (AnalyzeResult, error) {
 	res := AnalyzeResult{Since: since, Until: until}
@@ -86,8 +87,11 @@ func Analyze(ctx context.Context, db Beginner, since, until time.Time) (AnalyzeR
 		// the analysis' joins pass it with a few thousand rows: the compilation (about 0.7 s
 		// a statement, measured) costs many times what it saves over a live run's rows. The
 		// sorts of the lag() windows spill to disk with the default 4 MB of work_mem from a
-		// few thousand reports; 64 MB holds a live run's.
-		if _, err := tx.Exec(ctx, "SET LOCAL jit = off; SET LOCAL work_mem = '64MB'"); err != nil {
+		// few thousand reports; 64 MB holds a live run's. The files ANALYZE their temporary
+		// tables for the planner's row counts, which a sample of 3,000 rows gives as well as
+		// the default 30,000: a tenth of the time (0.54 -> 0.05 s for 30 s of 1,000
+		// connections' reports).
+		if _, err := tx.Exec(ctx, "SET LOCAL jit = off; SET LOCAL work_mem = '64MB'; SET LOCAL default_statistics_target = 10"); err != nil {
 			return fmt.Errorf("analysis settings: %w", err)
 		}
 		for _, f := range files {
