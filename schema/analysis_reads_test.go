@@ -3,6 +3,7 @@ package schema
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -102,4 +103,125 @@ func TestAnalyzeReadsItsPeriodNotTheHistory(t *testing.T) {
 				o.table, read, readsMax, recent, conns*reports)
 		}
 	}
+}
+
+// The periodic analysis cuts its period by connections, a transaction each
+// (AnalyzeConnections): every set of connections must get the rows that one run for all of
+// them gives, and leave the other connections' rows as they are. The hand-made calls of
+// the issue tests and the scored connections of the score tests, cut one connection a set,
+// in sets of three and in sets that also hold ids without reports.
+func TestAnalyzeConnectionsGivesTheRowsOfOneRun(t *testing.T) {
+	for _, db := range databases {
+		t.Run(db.name, func(t *testing.T) {
+			c := freshConn(t, db.url(t))
+			mustMigrate(t, c, Options{})
+			for _, tc := range issueCases() {
+				tc.call.store(t, c)
+			}
+			insertSeries(t, c, scoreSeries()...)
+			longSeries(t, c)
+			periods := [][2]time.Time{
+				{issueBase.Add(-time.Minute), issueBase.Add(5 * time.Minute)},
+				{at(-7200), minute(2)},
+			}
+			for _, p := range periods {
+				if _, err := Analyze(context.Background(), c, p[0], p[1]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			whole := snapshotAnalysis(t, c)
+			ids := connectionIDs(t, c)
+			if len(ids) < 10 {
+				t.Fatalf("%d connections with reports, want the hand-made ones", len(ids))
+			}
+			for _, sets := range [][][]string{
+				chunk(ids, 1),
+				chunk(ids, 3),
+				chunk(append([]string{`no "such" \connection`, "conn-none"}, ids...), 4),
+			} {
+				clearAnalysis(t, c)
+				for _, p := range periods {
+					for _, set := range sets {
+						if _, err := AnalyzeConnections(context.Background(), c, p[0], p[1], set); err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+				if got := snapshotAnalysis(t, c); got != whole {
+					t.Errorf("in %d sets of connections: %s", len(sets), firstDifference(got, whole))
+				}
+			}
+			// One set analyzed again, or none, changes nothing of the others.
+			for _, set := range [][]string{ids[:1], {}} {
+				for _, p := range periods {
+					if _, err := AnalyzeConnections(context.Background(), c, p[0], p[1], set); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if got := snapshotAnalysis(t, c); got != whole {
+					t.Errorf("after analyzing %q again: %s", set, firstDifference(got, whole))
+				}
+			}
+		})
+	}
+}
+
+// snapshotAnalysis returns the issue intervals and scores, without ids and analysis
+// times, as text.
+func snapshotAnalysis(t testing.TB, c *pgx.Conn) string {
+	t.Helper()
+	var issues []byte
+	err := c.QueryRow(context.Background(), `SELECT jsonb_agg(to_jsonb(i) - 'id' - 'analyzed_at'
+    ORDER BY connection_id, stats_id, kind, started_at) FROM kohaku_issue i`).Scan(&issues)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(issues) + "\n" + snapshotScores(t, c)
+}
+
+// clearAnalysis deletes what the analysis wrote.
+func clearAnalysis(t testing.TB, c *pgx.Conn) {
+	t.Helper()
+	for _, table := range []string{"kohaku_issue", "kohaku_stream_score", "kohaku_connection_score"} {
+		mustExec(t, c, "DELETE FROM "+table)
+	}
+}
+
+// connectionIDs returns the connections that have stats rows, in order.
+func connectionIDs(t testing.TB, c *pgx.Conn) []string {
+	t.Helper()
+	var parts []string
+	for _, table := range []string{"rtc_inbound_rtp_stats", "rtc_outbound_rtp_stats", "rtc_remote_inbound_rtp_stats",
+		"rtc_transport_stats", "rtc_candidate_pair_stats", "rtc_peer_connection_stats"} {
+		parts = append(parts, "SELECT connection_id FROM "+table)
+	}
+	rows, err := c.Query(context.Background(), "SELECT DISTINCT connection_id FROM ("+strings.Join(parts, " UNION ALL ")+") x ORDER BY 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+// chunk cuts ss into slices of n.
+func chunk(ss []string, n int) [][]string {
+	var out [][]string
+	for len(ss) > n {
+		out = append(out, ss[:n])
+		ss = ss[n:]
+	}
+	return append(out, ss)
+}
+
+// firstDifference shows where got and want, long texts, first differ.
+func firstDifference(got, want string) string {
+	i := 0
+	for i < len(got) && i < len(want) && got[i] == want[i] {
+		i++
+	}
+	from := max(0, i-400)
+	return fmt.Sprintf("at byte %d, got\n\t...%s\nwant\n\t...%s", i, got[from:min(len(got), i+200)], want[from:min(len(want), i+200)])
 }

@@ -55,14 +55,18 @@ type Beginner interface {
 // (10_issues.sql, 20_scores.sql, ...), in ONE transaction, which Analyze commits only when
 // all of them succeeded. A file is a list of statements separated by semicolons (comments,
 // quoted strings and dollar-quoted bodies may hold semicolons); each statement runs with
-// $1 = since and $2 = until, both timestamptz (a statement may use either, both or
-// neither). Each file deletes and inserts its own rows for the period, and only those; it
+// $1 = since and $2 = until, both timestamptz, and $3 = the connection ids to analyze, a
+// text[] that is NULL for all of them (a statement may use any of them, or none). Each
+// file deletes and inserts its own rows for the period and connections, and only those; it
 // may create temporary tables, which must be ON COMMIT DROP and named after the file's
 // tables (kohaku_issue_*, ...), so that files never see each other's. A later file may
 // read what an earlier one wrote in the same run. Because the period's intervals may reach
 // beyond it, a file decides itself how far around [since, until] it reads and which of its
 // stored rows it replaces (10_issues.sql explains its rule): analyzing a period in one run
-// or in several consecutive ones gives the same rows.
+// or in several consecutive ones gives the same rows. Everything a file derives belongs to
+// one connection and is computed from that connection's rows alone, so analyzing the
+// period for sets of connections one run each (see [AnalyzeConnections]) gives the rows of
+// one run for all of them too.
 //
 // The transaction runs without JIT compilation, with 64 MB of work_mem and a statistics
 // target of 10 for the ANALYZE of temporary tables. Runs on one database are serialized by
@@ -70,6 +74,23 @@ type Beginner interface {
 // analyze command may overlap in time safely. The transaction is READ COMMITTED: rows
 // written by the writer while it runs are picked up by the next run over their period.
 func Analyze(ctx context.Context, db Beginner, since, until time.Time) (AnalyzeResult, error) {
+	return analyzeFor(ctx, db, since, until, nil)
+}
+
+// AnalyzeConnections is [Analyze] for the connections connectionIDs only: the rows that
+// the analysis derives for other connections stay as they are. Analyzing a period
+// connection set by connection set, sets that together hold every connection with a
+// report in the period, gives the rows of Analyze over it, in shorter transactions. An
+// empty connectionIDs analyzes nothing, not everything.
+func AnalyzeConnections(ctx context.Context, db Beginner, since, until time.Time, connectionIDs []string) (AnalyzeResult, error) {
+	if connectionIDs == nil {
+		connectionIDs = []string{}
+	}
+	return analyzeFor(ctx, db, since, until, connectionIDs)
+}
+
+// analyzeFor is Analyze for connectionIDs, or for every connection when it is nil.
+func analyzeFor(ctx context.Context, db Beginner, since, until time.Time, connectionIDs []string) (AnalyzeResult, error) {
 	res := AnalyzeResult{Since: since, Until: until}
 	if until.Before(since) {
 		return res, fmt.Errorf("schema: analyze: until %s is before since %s", until.Format(time.RFC3339), since.Format(time.RFC3339))
@@ -95,7 +116,7 @@ func Analyze(ctx context.Context, db Beginner, since, until time.Time) (AnalyzeR
 			return fmt.Errorf("analysis settings: %w", err)
 		}
 		for _, f := range files {
-			af, err := runScript(ctx, tx, f, since, until)
+			af, err := runScript(ctx, tx, f, since, until, connectionIDs)
 			res.Files = append(res.Files, af)
 			if err != nil {
 				return err
@@ -134,17 +155,19 @@ func analysisScripts() ([]script, error) {
 	return out, nil
 }
 
-// runScript runs the statements of f in tx with $1 = since and $2 = until.
-func runScript(ctx context.Context, tx pgx.Tx, f script, since, until time.Time) (AnalyzedFile, error) {
+// runScript runs the statements of f in tx with $1 = since, $2 = until and $3 =
+// connectionIDs (NULL when nil).
+func runScript(ctx context.Context, tx pgx.Tx, f script, since, until time.Time, connectionIDs []string) (AnalyzedFile, error) {
 	af := AnalyzedFile{Name: f.name}
 	start := time.Now()
 	defer func() { af.Elapsed = time.Since(start) }()
-	// Both parameters are declared timestamptz for every statement, whether it uses
-	// them or not, so that a statement using only $2 is still well typed.
-	oids := []uint32{pgtype.TimestamptzOID, pgtype.TimestamptzOID}
+	// The parameters are declared for every statement, whether it uses them or not, so
+	// that a statement using only $2 is still well typed.
+	oids := []uint32{pgtype.TimestamptzOID, pgtype.TimestamptzOID, pgtype.TextArrayOID}
 	params := [][]byte{
 		[]byte(since.UTC().Format(time.RFC3339Nano)),
 		[]byte(until.UTC().Format(time.RFC3339Nano)),
+		textArray(connectionIDs),
 	}
 	pc := tx.Conn().PgConn()
 	for i, stmt := range f.statements {
@@ -158,6 +181,29 @@ func runScript(ctx context.Context, tx pgx.Tx, f script, since, until time.Time)
 	}
 	af.Elapsed = time.Since(start)
 	return af, nil
+}
+
+// textArray returns the text form of a PostgreSQL text[] holding ss, or nil (NULL) for a
+// nil ss: every element double-quoted, with its quotes and backslashes escaped.
+func textArray(ss []string) []byte {
+	if ss == nil {
+		return nil
+	}
+	b := []byte{'{'}
+	for i, s := range ss {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		for j := 0; j < len(s); j++ {
+			if s[j] == '"' || s[j] == '\\' {
+				b = append(b, '\\')
+			}
+			b = append(b, s[j])
+		}
+		b = append(b, '"')
+	}
+	return append(b, '}')
 }
 
 // firstLine returns the first line of stmt, to name it in an error.

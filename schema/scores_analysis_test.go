@@ -86,7 +86,7 @@ func scoreSeries() []series {
 
 // runScores runs analysis/20_scores.sql alone over [since, until) in one transaction, as
 // Analyze runs it (the embedded file, cut into statements by the same code, each with
-// $1 = since and $2 = until), so that its tests do not depend on the other files.
+// $1 = since, $2 = until and $3 NULL), so that its tests do not depend on the other files.
 func runScores(t testing.TB, c *pgx.Conn, since, until time.Time) {
 	t.Helper()
 	scripts, err := analysisScripts()
@@ -99,7 +99,7 @@ func runScores(t testing.TB, c *pgx.Conn, since, until time.Time) {
 	}
 	ctx := context.Background()
 	err = pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
-		_, err := runScript(ctx, tx, scripts[k], since, until)
+		_, err := runScript(ctx, tx, scripts[k], since, until, nil)
 		return err
 	})
 	if err != nil {
@@ -387,7 +387,7 @@ func TestScoresAnalysisComputesTheRateViewsFigures(t *testing.T) {
 			k := slices.IndexFunc(scripts, func(s script) bool { return s.name == "20_scores.sql" })
 			for _, p := range periods {
 				err := pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
-					if _, err := runScript(ctx, tx, scripts[k], p[0], p[1]); err != nil {
+					if _, err := runScript(ctx, tx, scripts[k], p[0], p[1], nil); err != nil {
 						return err
 					}
 					for tmp, view := range tables {

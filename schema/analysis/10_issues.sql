@@ -1,7 +1,9 @@
 -- Issue intervals (kohaku_issue, migration 0006): for every stream of every participant,
 -- the runs of consecutive reports that show one kind of trouble, judged against
--- kohaku_issue_threshold. schema.Analyze runs this file with $1 = since and $2 = until; it
--- rewrites the intervals of the reports stored in [$1, $2] and nothing else.
+-- kohaku_issue_threshold. schema.Analyze runs this file with $1 = since, $2 = until and
+-- $3 = the connection ids to analyze (NULL for all); it rewrites the intervals of the
+-- reports of those connections stored in [$1, $2] and nothing else: each source reads only
+-- their objects, and everything after reads the objects the sources found.
 --
 -- How. Each source below reads the reports of [$1, $2] of one stats table, and for each
 -- stats object (or connection, for the connection-wide kinds: stats_id NULL) the report
@@ -113,7 +115,8 @@ INSERT INTO kohaku_issue_scope (src, channel_id, session_id, connection_id, stat
 SELECT 'inbound', s.channel_id, s.session_id, s.connection_id, s.stats_id,
     ARRAY['packet_loss', 'high_jitter', 'video_freeze', 'audio_concealment', 'media_stopped'], p.time, q.time, p.time
 FROM (SELECT connection_id, stats_id, min(channel_id) AS channel_id, min(session_id) AS session_id
-      FROM rtc_inbound_rtp_stats WHERE time >= $1 AND time <= $2 GROUP BY connection_id, stats_id) s
+      FROM rtc_inbound_rtp_stats WHERE time >= $1 AND time <= $2 AND (connection_id = ANY($3::text[]) OR $3::text[] IS NULL)
+      GROUP BY connection_id, stats_id) s
 LEFT JOIN LATERAL (SELECT x.time FROM rtc_inbound_rtp_stats x
     WHERE x.connection_id = s.connection_id AND x.stats_id = s.stats_id AND x.time < $1 AND x.time >= $1 - interval '1 hour'
     ORDER BY x.time DESC LIMIT 1) p ON true
@@ -127,7 +130,10 @@ WITH r AS (
         x.packets_received, x.packets_lost, x.jitter, x.freeze_count, x.total_freezes_duration,
         x.concealed_samples, x.total_samples_received, sc.p_time IS NOT NULL AS has_p
     FROM kohaku_issue_scope sc
-    CROSS JOIN LATERAL (SELECT x.* FROM rtc_inbound_rtp_stats x WHERE x.connection_id = sc.connection_id AND x.stats_id = sc.stats_id
+    CROSS JOIN LATERAL (SELECT x.connection_id, x.stats_id, x.time, x.kind, x.stats_timestamp,
+            x.packets_received, x.packets_lost, x.jitter, x.freeze_count, x.total_freezes_duration,
+            x.concealed_samples, x.total_samples_received
+        FROM rtc_inbound_rtp_stats x WHERE x.connection_id = sc.connection_id AND x.stats_id = sc.stats_id
         AND x.time >= coalesce(sc.from_time, $1) AND x.time <= $2 OFFSET 0) x
     WHERE sc.src = 'inbound'
 ), l AS (
@@ -172,7 +178,7 @@ WITH r AS (
     FROM m
 ), last AS (
     UPDATE kohaku_issue_scope sc SET last_seq = z.seq, last_time = z.time
-    FROM (SELECT DISTINCT ON (connection_id, stats_id) connection_id, stats_id, seq, time FROM k ORDER BY connection_id, stats_id, time DESC) z
+    FROM (SELECT connection_id, stats_id, max(seq) AS seq, max(time) AS time FROM k GROUP BY connection_id, stats_id) z
     WHERE sc.src = 'inbound' AND sc.connection_id = z.connection_id AND sc.stats_id = z.stats_id
 )
 INSERT INTO kohaku_issue_flag (channel_id, session_id, connection_id, stats_id, kind, seq, start_time, time, critical, evidence)
@@ -205,7 +211,8 @@ INSERT INTO kohaku_issue_scope (src, channel_id, session_id, connection_id, stat
 SELECT 'outbound', s.channel_id, s.session_id, s.connection_id, s.stats_id,
     ARRAY['quality_limited_cpu', 'quality_limited_bandwidth', 'media_stopped'], p.time, q.time, p.time
 FROM (SELECT connection_id, stats_id, min(channel_id) AS channel_id, min(session_id) AS session_id
-      FROM rtc_outbound_rtp_stats WHERE time >= $1 AND time <= $2 GROUP BY connection_id, stats_id) s
+      FROM rtc_outbound_rtp_stats WHERE time >= $1 AND time <= $2 AND (connection_id = ANY($3::text[]) OR $3::text[] IS NULL)
+      GROUP BY connection_id, stats_id) s
 LEFT JOIN LATERAL (SELECT x.time FROM rtc_outbound_rtp_stats x
     WHERE x.connection_id = s.connection_id AND x.stats_id = s.stats_id AND x.time < $1 AND x.time >= $1 - interval '1 hour'
     ORDER BY x.time DESC LIMIT 1) p ON true
@@ -218,7 +225,9 @@ WITH r AS (
     SELECT sc.channel_id, sc.session_id, x.connection_id, x.stats_id, x.time, x.kind, x.stats_timestamp,
         x.packets_sent, x.active, x.quality_limitation_reason, x.quality_limitation_durations, sc.p_time IS NOT NULL AS has_p
     FROM kohaku_issue_scope sc
-    CROSS JOIN LATERAL (SELECT x.* FROM rtc_outbound_rtp_stats x WHERE x.connection_id = sc.connection_id AND x.stats_id = sc.stats_id
+    CROSS JOIN LATERAL (SELECT x.connection_id, x.stats_id, x.time, x.kind, x.stats_timestamp,
+            x.packets_sent, x.active, x.quality_limitation_reason, x.quality_limitation_durations
+        FROM rtc_outbound_rtp_stats x WHERE x.connection_id = sc.connection_id AND x.stats_id = sc.stats_id
         AND x.time >= coalesce(sc.from_time, $1) AND x.time <= $2 OFFSET 0) x
     WHERE sc.src = 'outbound'
 ), l AS (
@@ -261,7 +270,7 @@ WITH r AS (
     FROM d
 ), last AS (
     UPDATE kohaku_issue_scope sc SET last_seq = z.seq, last_time = z.time
-    FROM (SELECT DISTINCT ON (connection_id, stats_id) connection_id, stats_id, seq, time FROM k ORDER BY connection_id, stats_id, time DESC) z
+    FROM (SELECT connection_id, stats_id, max(seq) AS seq, max(time) AS time FROM k GROUP BY connection_id, stats_id) z
     WHERE sc.src = 'outbound' AND sc.connection_id = z.connection_id AND sc.stats_id = z.stats_id
 )
 INSERT INTO kohaku_issue_flag (channel_id, session_id, connection_id, stats_id, kind, seq, start_time, time, critical, evidence)
@@ -288,7 +297,8 @@ WHERE k.time >= $1 AND f.flagged;
 INSERT INTO kohaku_issue_scope (src, channel_id, session_id, connection_id, stats_id, kinds, p_time, q_time, from_time)
 SELECT 'remote_inbound', s.channel_id, s.session_id, s.connection_id, s.stats_id, ARRAY['remote_packet_loss'], p.time, q.time, p.time
 FROM (SELECT connection_id, stats_id, min(channel_id) AS channel_id, min(session_id) AS session_id
-      FROM rtc_remote_inbound_rtp_stats WHERE time >= $1 AND time <= $2 GROUP BY connection_id, stats_id) s
+      FROM rtc_remote_inbound_rtp_stats WHERE time >= $1 AND time <= $2 AND (connection_id = ANY($3::text[]) OR $3::text[] IS NULL)
+      GROUP BY connection_id, stats_id) s
 LEFT JOIN LATERAL (SELECT x.time FROM rtc_remote_inbound_rtp_stats x
     WHERE x.connection_id = s.connection_id AND x.stats_id = s.stats_id AND x.time < $1 AND x.time >= $1 - interval '1 hour'
     ORDER BY x.time DESC LIMIT 1) p ON true
@@ -300,7 +310,8 @@ ANALYZE kohaku_issue_scope; -- statistics for the plans below (see the table)
 WITH r AS (
     SELECT sc.channel_id, sc.session_id, x.connection_id, x.stats_id, x.time, x.fraction_lost, sc.p_time IS NOT NULL AS has_p
     FROM kohaku_issue_scope sc
-    CROSS JOIN LATERAL (SELECT x.* FROM rtc_remote_inbound_rtp_stats x WHERE x.connection_id = sc.connection_id AND x.stats_id = sc.stats_id
+    CROSS JOIN LATERAL (SELECT x.connection_id, x.stats_id, x.time, x.fraction_lost
+        FROM rtc_remote_inbound_rtp_stats x WHERE x.connection_id = sc.connection_id AND x.stats_id = sc.stats_id
         AND x.time >= coalesce(sc.from_time, $1) AND x.time <= $2 OFFSET 0) x
     WHERE sc.src = 'remote_inbound'
 ), l AS (
@@ -315,7 +326,7 @@ WITH r AS (
     WINDOW w AS (PARTITION BY connection_id, stats_id ORDER BY time)
 ), last AS (
     UPDATE kohaku_issue_scope sc SET last_seq = z.seq, last_time = z.time
-    FROM (SELECT DISTINCT ON (connection_id, stats_id) connection_id, stats_id, seq, time FROM k ORDER BY connection_id, stats_id, time DESC) z
+    FROM (SELECT connection_id, stats_id, max(seq) AS seq, max(time) AS time FROM k GROUP BY connection_id, stats_id) z
     WHERE sc.src = 'remote_inbound' AND sc.connection_id = z.connection_id AND sc.stats_id = z.stats_id
 )
 INSERT INTO kohaku_issue_flag (channel_id, session_id, connection_id, stats_id, kind, seq, start_time, time, critical, evidence)
@@ -333,7 +344,8 @@ INSERT INTO kohaku_issue_scope (src, channel_id, session_id, connection_id, stat
 SELECT 'transport', s.channel_id, s.session_id, s.connection_id, NULL,
     ARRAY['ice_dtls_not_connected', 'candidate_pair_switched', 'relayed_or_tcp', 'high_rtt'], p.time, q.time, p.time
 FROM (SELECT connection_id, min(channel_id) AS channel_id, min(session_id) AS session_id
-      FROM rtc_transport_stats WHERE time >= $1 AND time <= $2 GROUP BY connection_id) s
+      FROM rtc_transport_stats WHERE time >= $1 AND time <= $2 AND (connection_id = ANY($3::text[]) OR $3::text[] IS NULL)
+      GROUP BY connection_id) s
 LEFT JOIN LATERAL (SELECT x.time FROM rtc_transport_stats x
     WHERE x.connection_id = s.connection_id AND x.time < $1 AND x.time >= $1 - interval '1 hour'
     ORDER BY x.time DESC LIMIT 1) p ON true
@@ -347,7 +359,8 @@ WITH r AS (
         sc.channel_id, sc.session_id, x.connection_id, x.time, x.ice_state, x.dtls_state, x.selected_candidate_pair_id,
         cp.current_round_trip_time, lc.candidate_type, lc.protocol, lc.relay_protocol, sc.p_time IS NOT NULL AS has_p
     FROM kohaku_issue_scope sc
-    CROSS JOIN LATERAL (SELECT x.* FROM rtc_transport_stats x WHERE x.connection_id = sc.connection_id
+    CROSS JOIN LATERAL (SELECT x.connection_id, x.stats_id, x.time, x.ice_state, x.dtls_state, x.selected_candidate_pair_id
+        FROM rtc_transport_stats x WHERE x.connection_id = sc.connection_id
         AND x.time >= coalesce(sc.from_time, $1) AND x.time <= $2 OFFSET 0) x
     LEFT JOIN LATERAL (SELECT cp.current_round_trip_time, cp.local_candidate_id FROM rtc_candidate_pair_stats cp
         WHERE cp.connection_id = x.connection_id AND cp.stats_id = x.selected_candidate_pair_id AND cp.time = x.time OFFSET 0) cp ON true
@@ -370,7 +383,7 @@ WITH r AS (
     WINDOW w AS (PARTITION BY connection_id ORDER BY time)
 ), last AS (
     UPDATE kohaku_issue_scope sc SET last_seq = z.seq, last_time = z.time
-    FROM (SELECT DISTINCT ON (connection_id) connection_id, seq, time FROM k ORDER BY connection_id, time DESC) z
+    FROM (SELECT connection_id, max(seq) AS seq, max(time) AS time FROM k GROUP BY connection_id) z
     WHERE sc.src = 'transport' AND sc.connection_id = z.connection_id
 )
 INSERT INTO kohaku_issue_flag (channel_id, session_id, connection_id, stats_id, kind, seq, start_time, time, critical, evidence)
@@ -405,7 +418,8 @@ WHERE k.time >= $1 AND coalesce(f.flagged, false);
 INSERT INTO kohaku_issue_scope (src, channel_id, session_id, connection_id, stats_id, kinds, p_time, q_time, from_time)
 SELECT 'reports', s.channel_id, s.session_id, s.connection_id, NULL, ARRAY['missing_reports'], p.p_time, q.time, p.from_time
 FROM (SELECT connection_id, min(channel_id) AS channel_id, min(session_id) AS session_id
-      FROM rtc_peer_connection_stats WHERE time >= $1 AND time <= $2 GROUP BY connection_id) s
+      FROM rtc_peer_connection_stats WHERE time >= $1 AND time <= $2 AND (connection_id = ANY($3::text[]) OR $3::text[] IS NULL)
+      GROUP BY connection_id) s
 LEFT JOIN LATERAL (SELECT max(b.time) AS p_time, min(b.time) AS from_time FROM (SELECT x.time FROM rtc_peer_connection_stats x
     WHERE x.connection_id = s.connection_id AND x.time < $1 AND x.time >= $1 - interval '1 hour'
     ORDER BY x.time DESC LIMIT 4) b) p ON true
@@ -441,7 +455,7 @@ WITH r AS (
     FROM g
 ), last AS (
     UPDATE kohaku_issue_scope sc SET last_seq = z.seq, last_time = z.time
-    FROM (SELECT DISTINCT ON (connection_id) connection_id, seq, time FROM k ORDER BY connection_id, time DESC) z
+    FROM (SELECT connection_id, max(seq) AS seq, max(time) AS time FROM k GROUP BY connection_id) z
     WHERE sc.src = 'reports' AND sc.connection_id = z.connection_id
 )
 INSERT INTO kohaku_issue_flag (channel_id, session_id, connection_id, stats_id, kind, seq, start_time, time, critical, evidence)

@@ -1,6 +1,8 @@
 -- 20_scores.sql: the quality scores of a period (issue 15, item 3), recomputed from the
 -- stored stats rows. schema.Analyze runs it after 10_issues.sql, in the same transaction,
--- with $1 = since and $2 = until (timestamptz).
+-- with $1 = since and $2 = until (timestamptz) and $3 = the connection ids to score (NULL
+-- for all): every read of a stats or score table below is limited to them, and a score
+-- belongs to one connection and is computed from its rows alone.
 --
 -- The period is cut into whole minutes: every minute whose start is in
 -- [date_trunc('minute', $1), $2) is scored again from the reports of that minute (reports
@@ -46,6 +48,7 @@ WITH here AS MATERIALIZED (
         s.frames_per_second, s.frame_width, s.frame_height
     FROM rtc_inbound_rtp_stats s
     WHERE s.time >= date_trunc('minute', $1::timestamptz) AND s.time < $2::timestamptz
+        AND (s.connection_id = ANY($3::text[]) OR $3::text[] IS NULL)
 ),
 -- Per stats object of the period (the views' lag() partition: channel_id, session_id,
 -- connection_id, stats_id), the last report before the period, found by one backward
@@ -171,6 +174,7 @@ WITH here AS MATERIALIZED (
         s.frames_per_second, s.frame_width, s.frame_height, s.quality_limitation_durations
     FROM rtc_outbound_rtp_stats s
     WHERE s.time >= date_trunc('minute', $1::timestamptz) AND s.time < $2::timestamptz
+        AND (s.connection_id = ANY($3::text[]) OR $3::text[] IS NULL)
 ),
 -- Per stats object, its last report before the period (as for the inbound streams).
 last AS MATERIALIZED (
@@ -278,6 +282,7 @@ WITH here AS MATERIALIZED (
         s.round_trip_time, s.fraction_lost
     FROM rtc_remote_inbound_rtp_stats s
     WHERE s.time >= date_trunc('minute', $1::timestamptz) AND s.time < $2::timestamptz
+        AND (s.connection_id = ANY($3::text[]) OR $3::text[] IS NULL)
 ),
 -- Per stats object, its last report before the period (as for the inbound streams).
 last AS MATERIALIZED (
@@ -387,7 +392,8 @@ ANALYZE kohaku_score_inbound_rates, kohaku_score_outbound_rates, kohaku_score_re
 
 -- 1. Forget the period's minutes: a minute that has no media any more has no score.
 DELETE FROM kohaku_stream_score
-WHERE bucket >= date_trunc('minute', $1::timestamptz) AND bucket < $2::timestamptz;
+WHERE bucket >= date_trunc('minute', $1::timestamptz) AND bucket < $2::timestamptz
+    AND (connection_id = ANY($3::text[]) OR $3::text[] IS NULL);
 
 -- 2. Score every stream and minute of the period.
 INSERT INTO kohaku_stream_score (bucket, channel_id, session_id, connection_id, stats_id, kind, direction,
@@ -397,12 +403,15 @@ WITH period AS (
 ),
 -- The round trip time of each connection and minute, from its ICE candidate pairs: the
 -- mean currentRoundTripTime of the nominated pair, or of any pair when none says it is.
+-- Means of floating-point numbers are taken in time order here and below, so that they do
+-- not depend on the order in which a plan reads the rows (see step 3).
 pair_rtt AS (
     SELECT s.connection_id, date_trunc('minute', s.time) AS bucket,
-        1000 * coalesce(avg(s.current_round_trip_time) FILTER (WHERE s.nominated),
-            avg(s.current_round_trip_time)) AS rtt_ms
+        1000 * coalesce(avg(s.current_round_trip_time ORDER BY s.time, s.stats_id) FILTER (WHERE s.nominated),
+            avg(s.current_round_trip_time ORDER BY s.time, s.stats_id)) AS rtt_ms
     FROM rtc_candidate_pair_stats s, period p
     WHERE s.time >= p.since AND s.time < p.until AND s.current_round_trip_time IS NOT NULL
+        AND (s.connection_id = ANY($3::text[]) OR $3::text[] IS NULL)
     GROUP BY 1, 2
 ),
 -- Received streams per minute. Rates are weighted by the seconds each report covers.
@@ -466,6 +475,7 @@ inbound_best AS (
             max(s.frames_per_second) AS fps
         FROM rtc_inbound_rtp_stats s, period p
         WHERE s.time >= p.since - interval '4 minutes' AND s.time < p.until AND s.kind = 'video'
+            AND (s.connection_id = ANY($3::text[]) OR $3::text[] IS NULL)
         GROUP BY 1, 2, 3
     ) m
     WINDOW w AS (PARTITION BY m.connection_id, m.stats_id ORDER BY m.bucket
@@ -482,6 +492,7 @@ outbound_best AS (
             max(s.frames_per_second) AS fps
         FROM rtc_outbound_rtp_stats s, period p
         WHERE s.time >= p.since - interval '4 minutes' AND s.time < p.until AND s.kind = 'video'
+            AND (s.connection_id = ANY($3::text[]) OR $3::text[] IS NULL)
         GROUP BY 1, 2, 3
     ) m
     WINDOW w AS (PARTITION BY m.connection_id, m.stats_id ORDER BY m.bucket
@@ -493,12 +504,13 @@ source AS (
     SELECT o.connection_id, o.stats_id, date_trunc('minute', o.time) AS bucket,
         max(ARRAY[m.width * m.height, m.width, m.height]::double precision[])
             FILTER (WHERE m.width > 0 AND m.height > 0) AS frame,
-        avg(m.frames_per_second) AS fps
+        avg(m.frames_per_second ORDER BY o.time) AS fps
     FROM rtc_outbound_rtp_stats o
     CROSS JOIN period p
     JOIN rtc_media_source_stats m ON m.connection_id = o.connection_id AND m.stats_id = o.media_source_id
         AND m.time = o.time
     WHERE o.time >= p.since AND o.time < p.until AND o.kind = 'video'
+        AND (o.connection_id = ANY($3::text[]) OR $3::text[] IS NULL)
     GROUP BY 1, 2, 3
 ),
 -- Every stream-minute with media, with the figures its score is computed from.
@@ -577,10 +589,12 @@ WITH touched AS (
     SELECT connection_id
     FROM kohaku_stream_score
     WHERE bucket >= date_trunc('minute', $1::timestamptz) AND bucket < $2::timestamptz
+        AND (connection_id = ANY($3::text[]) OR $3::text[] IS NULL)
     UNION
     SELECT connection_id
     FROM kohaku_connection_score
     WHERE ended_at > date_trunc('minute', $1::timestamptz) AND started_at < $2::timestamptz
+        AND (connection_id = ANY($3::text[]) OR $3::text[] IS NULL)
 ),
 scored AS (
     SELECT s.connection_id, s.channel_id, s.session_id, s.bucket, s.stats_id, s.kind, s.score, s.reasons, s.score_version
@@ -629,4 +643,5 @@ ON CONFLICT (connection_id) DO UPDATE SET
 -- 4. A connection whose scored minutes were all in the period and are gone has no score.
 DELETE FROM kohaku_connection_score c
 WHERE c.ended_at > date_trunc('minute', $1::timestamptz) AND c.started_at < $2::timestamptz
+    AND (c.connection_id = ANY($3::text[]) OR $3::text[] IS NULL)
     AND NOT EXISTS (SELECT 1 FROM kohaku_stream_score s WHERE s.connection_id = c.connection_id);

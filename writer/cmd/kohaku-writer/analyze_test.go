@@ -133,6 +133,72 @@ func TestRunningWriterFindsIssuesWithinAMinute(t *testing.T) {
 	}
 }
 
+// TestRunningWriterAnalyzesInSetsOfConnections publishes lossy calls of more connections
+// than the periodic analysis takes in its first set: it must analyze them in several
+// transactions, and find the interval of every one.
+func TestRunningWriterAnalyzesInSetsOfConnections(t *testing.T) {
+	const calls = 3 * firstSlice
+	js := writertest.NewJetStream(t)
+	db := writertest.Database(t)
+	p := startWriter(t, map[string]string{
+		"KOHAKU_NATS_URL": js.Server.URL(), "KOHAKU_DATABASE_URL": db,
+		"KOHAKU_ANALYZE_EVERY": "2s", "KOHAKU_LOG_LEVEL": "debug",
+	})
+	p.waitReady(t)
+	pool := writertest.Pool(t, db)
+	last := time.Now().Truncate(time.Millisecond)
+	for k := range calls {
+		for _, m := range lossyCall(t, fmt.Sprintf("S%025d", k), last, 8) {
+			js.Publish(t, m)
+		}
+	}
+	testenv.Eventually(t, time.Minute, func() error {
+		var n int
+		err := pool.QueryRow(context.Background(), `SELECT count(DISTINCT connection_id) FROM kohaku_issue
+WHERE kind = 'packet_loss' AND severity = 'critical'`).Scan(&n)
+		if err != nil {
+			return err
+		}
+		if n != calls {
+			return fmt.Errorf("%d of %d connections have their loss interval", n, calls)
+		}
+		return nil
+	})
+	// The run logs when it is done, after a rest as long as its last set took.
+	done := regexp.MustCompile(`"msg":"periodic analysis done".*"connections":(\d+),"sets":(\d+)`)
+	testenv.Eventually(t, 30*time.Second, func() error {
+		runs := done.FindAllStringSubmatch(p.Output(), -1)
+		for _, r := range runs {
+			if r[2] != "1" {
+				return nil
+			}
+		}
+		return fmt.Errorf("no periodic analysis ran in more than one set of connections: %q", runs)
+	})
+}
+
+func TestNextSlice(t *testing.T) {
+	tests := []struct {
+		name string
+		n    int
+		took time.Duration
+		want int
+	}{
+		{"on time keeps the size", 40, analyzeSlice, 40},
+		{"twice as slow halves it", 40, 2 * analyzeSlice, 20},
+		{"faster grows it at most twofold", 40, analyzeSlice / 10, 80},
+		{"no time measured grows it twofold", 40, 0, 80},
+		{"never below one connection", 1, time.Minute, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := nextSlice(tt.n, tt.took); got != tt.want {
+				t.Errorf("nextSlice(%d, %s) = %d, want %d", tt.n, tt.took, got, tt.want)
+			}
+		})
+	}
+}
+
 // TestRunningWriterJudgesLateReportsWithTheirNeighbours withholds three reports of a lossy
 // call, so that the periodic analysis finds a gap (missing_reports), then publishes them
 // late: the reports after them, analyzed already, must be judged again, so that the gap
