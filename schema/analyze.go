@@ -167,7 +167,14 @@ func runScript(ctx context.Context, tx pgx.Tx, f script, since, until time.Time,
 	params := [][]byte{
 		[]byte(since.UTC().Format(time.RFC3339Nano)),
 		[]byte(until.UTC().Format(time.RFC3339Nano)),
-		textArray(connectionIDs),
+		nil, // NULL: every connection
+	}
+	if connectionIDs != nil {
+		ids, err := tx.Conn().TypeMap().Encode(pgtype.TextArrayOID, pgtype.TextFormatCode, connectionIDs, nil)
+		if err != nil {
+			return af, fmt.Errorf("%s: encode the connection ids: %w", f.name, err)
+		}
+		params[2] = ids
 	}
 	pc := tx.Conn().PgConn()
 	for i, stmt := range f.statements {
@@ -181,29 +188,6 @@ func runScript(ctx context.Context, tx pgx.Tx, f script, since, until time.Time,
 	}
 	af.Elapsed = time.Since(start)
 	return af, nil
-}
-
-// textArray returns the text form of a PostgreSQL text[] holding ss, or nil (NULL) for a
-// nil ss: every element double-quoted, with its quotes and backslashes escaped.
-func textArray(ss []string) []byte {
-	if ss == nil {
-		return nil
-	}
-	b := []byte{'{'}
-	for i, s := range ss {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, '"')
-		for j := 0; j < len(s); j++ {
-			if s[j] == '"' || s[j] == '\\' {
-				b = append(b, '\\')
-			}
-			b = append(b, s[j])
-		}
-		b = append(b, '"')
-	}
-	return append(b, '}')
 }
 
 // firstLine returns the first line of stmt, to name it in an error.

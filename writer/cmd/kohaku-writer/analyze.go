@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"log/slog"
 	"sort"
 	"strings"
@@ -40,7 +41,7 @@ import (
 //
 // A periodic run analyzes its period connection set by connection set
 // (schema.AnalyzeConnections: the same rows as one run), each set in a transaction of its
-// own sized to take about analyzeSlice, with a rest as long as the set took after each. In
+// own sized to take about analyzeSlice, with a rest as long as a set took before the next. In
 // one transaction, a run over 30 s of 1,000 connections' reports held a PostgreSQL core
 // for 6-8 s on a 2-core machine (13 s for the bench's multistream rooms), and the writer's
 // commits waited behind it: over 40 s at half load, the end-to-end latency's p99 was
@@ -130,24 +131,23 @@ func (a *analyzer) run(ctx context.Context) {
 
 // analyzeSliced analyzes [since, until] as analyzeRange does, in periods of at most
 // analyzePeriod, and each period for the connections seen in it (sora_connection, stored
-// in the same transaction as their stats rows) in sets of connections, resting between
-// sets as long as the set before took.
+// in the same transaction as their stats rows) in sets of connections, resting before
+// each set but the first as long as the set before took.
 func (a *analyzer) analyzeSliced(ctx context.Context, since, until time.Time) (analyzeSummary, error) {
 	s := analyzeSummary{since: since, until: until, rows: map[string]int64{}}
 	start := time.Now()
 	defer func() { s.elapsed = time.Since(start) }()
-	n := firstSlice
-	for from := since; ; from = from.Add(analyzePeriod) {
-		to := from.Add(analyzePeriod)
-		if to.After(until) {
-			to = until
-		}
+	n, took := firstSlice, time.Duration(0)
+	for from, to := range periods(since, until) {
 		ids, err := connectionsSeen(ctx, a.pool, from, to)
 		if err != nil {
 			return s, err
 		}
 		s.connections += len(ids)
 		for len(ids) > 0 {
+			if took > 0 && !sleepCtx(ctx, took) {
+				return s, ctx.Err()
+			}
 			set := ids[:min(n, len(ids))]
 			ids = ids[len(set):]
 			t0 := time.Now()
@@ -155,15 +155,26 @@ func (a *analyzer) analyzeSliced(ctx context.Context, since, until time.Time) (a
 			if err != nil {
 				return s, err
 			}
-			took := time.Since(t0)
+			took = time.Since(t0)
 			s.add(res)
 			n = nextSlice(len(set), took)
-			if !sleepCtx(ctx, took) {
-				return s, ctx.Err()
-			}
 		}
-		if !to.Before(until) {
-			return s, nil
+	}
+	return s, nil
+}
+
+// periods cuts [since, until] into consecutive periods of at most analyzePeriod, oldest
+// first; an empty range is one period.
+func periods(since, until time.Time) iter.Seq2[time.Time, time.Time] {
+	return func(yield func(from, to time.Time) bool) {
+		for from := since; ; from = from.Add(analyzePeriod) {
+			to := from.Add(analyzePeriod)
+			if to.After(until) {
+				to = until
+			}
+			if !yield(from, to) || !to.Before(until) {
+				return
+			}
 		}
 	}
 }
@@ -248,7 +259,7 @@ func later(a, b time.Time) time.Time {
 type analyzeSummary struct {
 	since, until time.Time
 	periods      int              // transactions: periods, or sets of connections
-	connections  int              // for sets of connections, how many in all
+	connections  int              // for sets of connections: those of each period, added up
 	rows         map[string]int64 // by analysis file
 	files        []string         // in the order they ran
 	issues       map[string]int   // intervals overlapping the period, by kind
@@ -299,11 +310,7 @@ func analyzeRange(ctx context.Context, pool *pgxpool.Pool, since, until time.Tim
 	s := analyzeSummary{since: since, until: until, rows: map[string]int64{}}
 	start := time.Now()
 	defer func() { s.elapsed = time.Since(start) }()
-	for from := since; ; from = from.Add(analyzePeriod) {
-		to := from.Add(analyzePeriod)
-		if to.After(until) {
-			to = until
-		}
+	for from, to := range periods(since, until) {
 		res, err := schema.Analyze(ctx, pool, from, to)
 		if err != nil {
 			s.elapsed = time.Since(start)
@@ -312,9 +319,6 @@ func analyzeRange(ctx context.Context, pool *pgxpool.Pool, since, until time.Tim
 		s.add(res)
 		if progress != nil {
 			fmt.Fprintf(progress, "analyze: up to %s, %d period(s) done\n", to.UTC().Format(time.RFC3339), s.periods)
-		}
-		if !to.Before(until) {
-			break
 		}
 	}
 	issues, err := countIssues(ctx, pool, since, until)

@@ -164,7 +164,7 @@ WHERE kind = 'packet_loss' AND severity = 'critical'`).Scan(&n)
 		}
 		return nil
 	})
-	// The run logs when it is done, after a rest as long as its last set took.
+	// The run logs when all its sets are done, a while after the last interval is stored.
 	done := regexp.MustCompile(`"msg":"periodic analysis done".*"connections":(\d+),"sets":(\d+)`)
 	testenv.Eventually(t, 30*time.Second, func() error {
 		runs := done.FindAllStringSubmatch(p.Output(), -1)
