@@ -195,3 +195,54 @@ func selfCPU() time.Duration {
 	d, _ := cpuTime(os.Getpid())
 	return d
 }
+
+// schedTimes are the scheduler's times of processes: how long they ran and how long they
+// were ready to run but waited for a core, from /proc/pid/schedstat.
+type schedTimes struct {
+	OnCPU   time.Duration `json:"on_cpu_ns"`
+	Waiting time.Duration `json:"waiting_ns"` // ready to run, for a core
+}
+
+func (s schedTimes) add(o schedTimes) schedTimes {
+	return schedTimes{s.OnCPU + o.OnCPU, s.Waiting + o.Waiting}
+}
+
+func (s schedTimes) sub(o schedTimes) schedTimes {
+	return schedTimes{s.OnCPU - o.OnCPU, s.Waiting - o.Waiting}
+}
+
+// backendTimes returns the schedTimes of the PostgreSQL backends pids, which must run on
+// this machine: a pid that is not a postgres process here counts nothing.
+func backendTimes(pids []uint32) schedTimes {
+	var total schedTimes
+	for _, pid := range pids {
+		dir := "/proc/" + strconv.Itoa(int(pid))
+		comm, err := os.ReadFile(dir + "/comm")
+		if err != nil || strings.TrimSpace(string(comm)) != "postgres" {
+			continue
+		}
+		b, err := os.ReadFile(dir + "/schedstat")
+		if err != nil {
+			continue
+		}
+		if st, err := parseSchedstat(b); err == nil {
+			total = total.add(st)
+		}
+	}
+	return total
+}
+
+// parseSchedstat reads /proc/pid/schedstat: nanoseconds on a CPU, nanoseconds waiting on a
+// run queue, and the number of time slices.
+func parseSchedstat(b []byte) (schedTimes, error) {
+	fs := strings.Fields(string(b))
+	if len(fs) != 3 {
+		return schedTimes{}, fmt.Errorf("schedstat %q: want 3 fields", b)
+	}
+	run, err1 := strconv.ParseInt(fs[0], 10, 64)
+	wait, err2 := strconv.ParseInt(fs[1], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return schedTimes{}, fmt.Errorf("schedstat %q: %w", b, err)
+	}
+	return schedTimes{time.Duration(run), time.Duration(wait)}, nil
+}

@@ -99,8 +99,13 @@ type writerRun struct {
 	CopySeconds            float64   `json:"copy_s"`                 // both rounds
 	CopyRounds             []float64 `json:"copy_rounds_rows_per_s"` // before and after the writers
 	CopyPostgresCPUSeconds float64   `json:"copy_postgres_cpu_s"`
-	CopyRowsPerSec         float64   `json:"copy_rows_per_s"` // over both rounds
-	Ratio                  float64   `json:"ratio"`           // writer / CopyFrom, rows per second
+	// The database backends of the writer during its drain, and of CopyFrom in both
+	// rounds: the same rows cost PostgreSQL more CPU, and a longer wait for a core, when
+	// the writer works on the same cores.
+	WriterBackendSeconds schedTimes `json:"writer_backends"`
+	CopyBackendSeconds   schedTimes `json:"copy_backends"`
+	CopyRowsPerSec       float64    `json:"copy_rows_per_s"` // over both rounds
+	Ratio                float64    `json:"ratio"`           // writer / CopyFrom, rows per second
 	// CPUBoundRatio is the highest Ratio the machine's cores allow: the drain cannot take
 	// less than the CPU time of the writer, PostgreSQL and nats-server over the number of
 	// cores, against the time CopyFrom took.
@@ -315,6 +320,10 @@ func (r *results) table(w io.Writer) {
 			rest := run.FlushSeconds - run.CopyInFlushSeconds - run.UpsertInFlushSeconds
 			row("  in writes s: COPY / sora_connection upsert / rest", fmt.Sprintf("%.2f / %.2f / %.2f", run.CopyInFlushSeconds, run.UpsertInFlushSeconds, rest),
 				fmt.Sprintf("%.2f CopyFrom", run.CopySeconds/2*float64(run.Connections)), "", "", "")
+			if w, c := run.WriterBackendSeconds, run.CopyBackendSeconds; w.OnCPU > 0 && c.OnCPU > 0 {
+				row("  database backends s: on a core / waiting for one", fmt.Sprintf("%.2f / %.2f", w.OnCPU.Seconds(), w.Waiting.Seconds()),
+					fmt.Sprintf("%.2f / %.2f CopyFrom", c.OnCPU.Seconds()/2, c.Waiting.Seconds()/2), "", "", "")
+			}
 		}
 		if x, n := wr.scaling(); n > 0 {
 			row(fmt.Sprintf("writer rows/s, %d connections / 1 connection", n), f2(x), "", "", "", "")

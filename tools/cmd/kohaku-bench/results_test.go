@@ -21,7 +21,8 @@ func TestEvaluateChecksEveryTarget(t *testing.T) {
 		},
 		Duplicates: receiverCase{Body: "chromium repeated", Feed: exporterFeed.Name, Level: level{8, 32}, Ratio: 0.5}, // no target
 		Writer: writerResult{
-			Runs: []writerRun{{Connections: 2, Ratio: 0.85, WriterRowsPerSec: 120, CPUBoundRatio: 0.88},
+			Runs: []writerRun{{Connections: 2, Ratio: 0.85, WriterRowsPerSec: 120, CPUBoundRatio: 0.88,
+				WriterBackendSeconds: schedTimes{16 * time.Second, 2100 * time.Millisecond}, CopyBackendSeconds: schedTimes{27 * time.Second, 2 * time.Second}},
 				{Connections: 1, Ratio: 0.92, WriterRowsPerSec: 100, CPUBoundRatio: 0.85}},
 			AnalyzeRatio: 1.5,
 		},
@@ -61,6 +62,10 @@ func TestEvaluateChecksEveryTarget(t *testing.T) {
 	// Only the target that was missed and that the CPU bound rules out says so.
 	if n := strings.Count(out.String(), "target above the CPU bound"); n != 1 {
 		t.Errorf("%d rows say the CPU bound rules the target out, want 1 (2 connections):\n%s", n, out.String())
+	}
+	// The backends' times, CopyFrom's a round's: only where both were read.
+	if n := strings.Count(out.String(), "16.00 / 2.10"); n != 1 || !strings.Contains(out.String(), "13.50 / 1.00 CopyFrom") {
+		t.Errorf("the writer's backend times shown %d times, want once beside CopyFrom's per round:\n%s", n, out.String())
 	}
 	path := filepath.Join(t.TempDir(), "r.json")
 	if err := r.write(path); err != nil {

@@ -71,7 +71,7 @@ func (b *bench) writerPhase(ctx context.Context) error {
 			return err
 		}
 		pgBefore := postgresCPU()
-		took, err := rawCopy(ctx, b.dbURL, batches, run.Connections)
+		took, backends, err := rawCopy(ctx, b.dbURL, batches, run.Connections)
 		if err != nil {
 			return err
 		}
@@ -81,6 +81,7 @@ func (b *bench) writerPhase(ctx context.Context) error {
 		}
 		run.CopySeconds += took.Seconds()
 		run.CopyPostgresCPUSeconds += pgCPU.Seconds()
+		run.CopyBackendSeconds = run.CopyBackendSeconds.add(backends)
 		run.CopyRounds = append(run.CopyRounds, float64(rows)/took.Seconds())
 		b.progress("copyfrom %d rows on %s in %.2fs: %.0f rows/s, postgres cpu %.2fs",
 			rows, connections(run.Connections), took.Seconds(), float64(rows)/took.Seconds(), pgCPU.Seconds())
@@ -119,6 +120,12 @@ func (b *bench) writerPhase(ctx context.Context) error {
 			return err
 		}
 		b.writerProc, b.writerAdmin = p, admin
+		// Every backend of this writer started with it, so their times so far are the
+		// drain's (and the connections' start).
+		run.WriterBackendSeconds, err = writerBackends(ctx, pool)
+		if err != nil {
+			return err
+		}
 		wm := writerMetrics(admin)
 		run.FlushSeconds, run.CopyInFlushSeconds, run.UpsertInFlushSeconds, run.Flushes = wm.flushSum, wm.copySum, wm.upsertSum, wm.flushCount
 		run.WriterCPUSeconds = p.cpu().Seconds()
@@ -176,6 +183,25 @@ func (b *bench) writerPhase(ctx context.Context) error {
 	}
 	b.progress("normalizing took %.3f ms a message, not timed", w.NormalizeMsPerMsg)
 	return nil
+}
+
+// writerBackends returns the scheduler's times of the running writer's database backends,
+// the sessions named kohaku-writer.
+func writerBackends(ctx context.Context, pool *pgxpool.Pool) (schedTimes, error) {
+	rows, err := pool.Query(ctx, `SELECT pid FROM pg_stat_activity
+		WHERE datname = current_database() AND application_name = 'kohaku-writer'`)
+	if err != nil {
+		return schedTimes{}, fmt.Errorf("the writer's backends: %w", err)
+	}
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		return schedTimes{}, fmt.Errorf("the writer's backends: %w", err)
+	}
+	ps := make([]uint32, len(pids))
+	for i, p := range pids {
+		ps[i] = uint32(p)
+	}
+	return backendTimes(ps), nil
 }
 
 // drainPhase names the memory figure of a drain on n connections.
@@ -350,22 +376,25 @@ func normalizeBatches(bodies [][]byte, batchSize int) ([]batch, int64, time.Dura
 }
 
 // rawCopy copies the batches with CopyFrom, one transaction per batch, on conns
-// connections at once, batch i on connection i mod conns, and returns how long that took.
-func rawCopy(ctx context.Context, dbURL string, batches []batch, conns int) (time.Duration, error) {
+// connections at once, batch i on connection i mod conns, and returns how long that took
+// and the scheduler's times of their database backends meanwhile.
+func rawCopy(ctx context.Context, dbURL string, batches []batch, conns int) (time.Duration, schedTimes, error) {
 	cs := make([]*pgx.Conn, conns)
+	pids := make([]uint32, conns)
 	for i := range cs {
 		c, err := pgx.Connect(ctx, dbURL)
 		if err != nil {
-			return 0, fmt.Errorf("connect: %w", err)
+			return 0, schedTimes{}, fmt.Errorf("connect: %w", err)
 		}
 		defer c.Close(context.WithoutCancel(ctx))
-		cs[i] = c
+		cs[i], pids[i] = c, c.PgConn().PID()
 	}
 	columns := map[string][]string{}
 	for _, t := range normalize.StatsTables() {
 		columns[t] = normalize.Columns(t)
 	}
 	runtime.GC() // not during the timing
+	before := backendTimes(pids)
 	start := time.Now()
 	errs := make([]error, conns)
 	var wg sync.WaitGroup
@@ -389,10 +418,11 @@ func rawCopy(ctx context.Context, dbURL string, batches []batch, conns int) (tim
 		})
 	}
 	wg.Wait()
+	took := time.Since(start)
 	if err := errors.Join(errs...); err != nil {
-		return 0, err
+		return 0, schedTimes{}, err
 	}
-	return time.Since(start), nil
+	return took, backendTimes(pids).sub(before), nil
 }
 
 // flushStats are sums from the writer's /metrics: the seconds spent in database writes

@@ -19,8 +19,12 @@ import (
 
 // openPool returns a pool for url with room for writers connections writing at once and
 // one more (the analyzer, readiness checks): its maximum is raised to that when url's
-// pool_max_conns, or pgxpool's default, is lower. It connects lazily, so an unreachable
-// database is not an error here.
+// pool_max_conns, or pgxpool's default, is lower. Its sessions are named kohaku-writer in
+// pg_stat_activity unless url sets application_name. It connects lazily, so an
+// unreachable database is not an error here.
+// applicationName names the writer's database sessions.
+const applicationName = "kohaku-writer"
+
 func openPool(ctx context.Context, url string, writers int) (*pgxpool.Pool, error) {
 	pc, err := pgxpool.ParseConfig(url)
 	if err != nil {
@@ -29,6 +33,11 @@ func openPool(ctx context.Context, url string, writers int) (*pgxpool.Pool, erro
 	if pc.ConnConfig.ConnectTimeout == 0 {
 		// An unreachable server must show as an outage soon, not after the OS gives up.
 		pc.ConnConfig.ConnectTimeout = 5 * time.Second
+	}
+	if _, ok := pc.ConnConfig.RuntimeParams["application_name"]; !ok {
+		// So that an operator (or kohaku-bench, which reads their CPU time) tells the
+		// writer's backends from the others.
+		pc.ConnConfig.RuntimeParams["application_name"] = applicationName
 	}
 	if need := int32(writers) + 1; pc.MaxConns < need {
 		pc.MaxConns = need
