@@ -186,7 +186,8 @@ func (b *bench) writerPhase(ctx context.Context) error {
 }
 
 // writerBackends returns the scheduler's times of the running writer's database backends,
-// the sessions named kohaku-writer.
+// the sessions named kohaku-writer (the writer's name for them unless the database URL
+// gives another: then there are none, and the table leaves the figure out).
 func writerBackends(ctx context.Context, pool *pgxpool.Pool) (schedTimes, error) {
 	rows, err := pool.Query(ctx, `SELECT pid FROM pg_stat_activity
 		WHERE datname = current_database() AND application_name = 'kohaku-writer'`)

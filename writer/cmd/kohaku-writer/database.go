@@ -17,14 +17,14 @@ import (
 	"kohaku/writer/internal/store"
 )
 
+// applicationName names the writer's database sessions.
+const applicationName = "kohaku-writer"
+
 // openPool returns a pool for url with room for writers connections writing at once and
 // one more (the analyzer, readiness checks): its maximum is raised to that when url's
 // pool_max_conns, or pgxpool's default, is lower. Its sessions are named kohaku-writer in
 // pg_stat_activity unless url sets application_name. It connects lazily, so an
 // unreachable database is not an error here.
-// applicationName names the writer's database sessions.
-const applicationName = "kohaku-writer"
-
 func openPool(ctx context.Context, url string, writers int) (*pgxpool.Pool, error) {
 	pc, err := pgxpool.ParseConfig(url)
 	if err != nil {
