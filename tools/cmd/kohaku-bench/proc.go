@@ -173,8 +173,7 @@ func postgresCPU() time.Duration {
 		if err != nil {
 			continue
 		}
-		comm, err := os.ReadFile("/proc/" + e.Name() + "/comm")
-		if err != nil || strings.TrimSpace(string(comm)) != "postgres" {
+		if !isPostgres(pid) {
 			continue
 		}
 		if d, err := cpuTime(pid); err == nil {
@@ -182,6 +181,12 @@ func postgresCPU() time.Duration {
 		}
 	}
 	return total
+}
+
+// isPostgres reports whether process pid of this machine is a PostgreSQL process.
+func isPostgres(pid int) bool {
+	comm, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
+	return err == nil && strings.TrimSpace(string(comm)) == "postgres"
 }
 
 // cpu returns the CPU time the process used so far, 0 when it cannot be read.
@@ -216,12 +221,10 @@ func (s schedTimes) sub(o schedTimes) schedTimes {
 func backendTimes(pids []uint32) schedTimes {
 	var total schedTimes
 	for _, pid := range pids {
-		dir := "/proc/" + strconv.Itoa(int(pid))
-		comm, err := os.ReadFile(dir + "/comm")
-		if err != nil || strings.TrimSpace(string(comm)) != "postgres" {
+		if !isPostgres(int(pid)) {
 			continue
 		}
-		b, err := os.ReadFile(dir + "/schedstat")
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(int(pid)) + "/schedstat")
 		if err != nil {
 			continue
 		}
