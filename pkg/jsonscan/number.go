@@ -43,8 +43,8 @@ func Number(d []byte, p int) (end int, exponent, ok bool) {
 	return p, false, true
 }
 
-// digits returns the index of the first byte at or after d[p] that is not a digit.
-func digits(d []byte, p int) int {
+// digitWords returns the index of the first byte at or after d[p] that is not a digit.
+func digitWords(d []byte, p int) int {
 	// Stats numbers run to a dozen digits and more (timestamps, byte counts, floats with
 	// all their digits): eight bytes at a time while the data lasts.
 	for p+8 <= len(d) {

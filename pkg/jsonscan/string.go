@@ -39,23 +39,8 @@ const (
 func String(d []byte, p int) (end int, f StringFlags, fault Fault) {
 	p++
 	for {
-		// Most of a string is plain ASCII: skip it eight bytes at a time, and byte by
-		// byte near the end of d. The stride stays 8 until a word has a byte that is not
-		// plain, so that the next load need not wait for the count.
-		if p+8 <= len(d) {
-			m := notPlain(binary.LittleEndian.Uint64(d[p:]))
-			if m == 0 {
-				p += 8
-				continue
-			}
-			p += bits.TrailingZeros64(m) >> 3
-		} else {
-			for p < len(d) && plainByte[d[p]] {
-				p++
-			}
-			if p >= len(d) {
-				return p, f, Unterminated
-			}
+		if p = plainRun(d, p); p >= len(d) {
+			return p, f, Unterminated
 		}
 		switch c := d[p]; {
 		case c == '"':
@@ -105,6 +90,21 @@ var plainByte = func() (t [256]bool) {
 	}
 	return t
 }()
+
+// plainWords returns the index of the first byte at or after d[p] that is not plain (see
+// plainByte), len(d) when there is none: eight bytes at a time while the data lasts.
+func plainWords(d []byte, p int) int {
+	for p+8 <= len(d) {
+		if m := notPlain(binary.LittleEndian.Uint64(d[p:])); m != 0 {
+			return p + bits.TrailingZeros64(m)>>3
+		}
+		p += 8
+	}
+	for p < len(d) && plainByte[d[p]] {
+		p++
+	}
+	return p
+}
 
 // notPlain returns a mask of the high bits of x, eight bytes read little-endian (the first
 // byte lowest): the bit of its first byte that is not plain (see plainByte) is set, none

@@ -10,11 +10,13 @@ import (
 	"testing"
 )
 
-// GoBuild runs `go build -o out args...` in dir, the current directory when empty; args
-// are build flags and packages. Its error holds what go build printed.
-func GoBuild(ctx context.Context, dir, out string, args ...string) error {
+// GoBuild runs `go build -o out args...` in dir, the current directory when empty, with
+// env (such as GOEXPERIMENT=simd) added to this process's environment; args are build
+// flags and packages. Its error holds what go build printed.
+func GoBuild(ctx context.Context, dir, out string, env []string, args ...string) error {
 	cmd := exec.CommandContext(ctx, "go", append([]string{"build", "-o", out}, args...)...)
 	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build: %w\n%s", err, b)
 	}
@@ -52,7 +54,7 @@ func (b *Binary) Build() (string, error) {
 			args = []string{"-race", b.Pkg}
 		}
 		path := filepath.Join(tmp, b.Name)
-		if err := GoBuild(context.Background(), b.Dir, path, args...); err != nil {
+		if err := GoBuild(context.Background(), b.Dir, path, nil, args...); err != nil {
 			b.err = fmt.Errorf("build %s: %w", b.Name, err)
 			return
 		}

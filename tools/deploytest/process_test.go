@@ -30,7 +30,7 @@ func buildWriter(t *testing.T) string {
 func build(t *testing.T, name, pkg string) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), name)
-	if err := proc.GoBuild(context.Background(), "", bin, filepath.Join(root, pkg)); err != nil {
+	if err := proc.GoBuild(context.Background(), "", bin, nil, filepath.Join(root, pkg)); err != nil {
 		t.Fatalf("build %s: %v", name, err)
 	}
 	return bin

@@ -152,8 +152,12 @@ func (b *bench) setup(ctx context.Context) error {
 	return err
 }
 
+// releaseExperiment is what the programs are built with for release (deploy/Dockerfile,
+// make build): the JSON checks' vector instructions (README "Build").
+const releaseExperiment = "GOEXPERIMENT=simd"
+
 // build builds kohaku-receiver and kohaku-writer from the workspace that holds the current
-// directory into the work directory.
+// directory into the work directory, as they are built for release.
 func (b *bench) build(ctx context.Context) error {
 	out, err := exec.CommandContext(ctx, "go", "env", "GOWORK").Output()
 	work := strings.TrimSpace(string(out))
@@ -161,7 +165,7 @@ func (b *bench) build(ctx context.Context) error {
 		return errors.New("not inside the Kohaku workspace (go env GOWORK is empty): run from the checkout or give --receiver and --writer")
 	}
 	b.progress("building kohaku-receiver and kohaku-writer")
-	if err := proc.GoBuild(ctx, filepath.Dir(work), b.dir+string(os.PathSeparator),
+	if err := proc.GoBuild(ctx, filepath.Dir(work), b.dir+string(os.PathSeparator), []string{releaseExperiment},
 		"./receiver/cmd/kohaku-receiver", "./writer/cmd/kohaku-writer"); err != nil {
 		return err
 	}
