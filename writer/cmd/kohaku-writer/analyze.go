@@ -193,8 +193,8 @@ func nextSlice(n int, took time.Duration) int {
 // connectionsSeen returns, in order, the connections with a message time in [since,
 // until]: their first and last seen enclose every one of their stored reports.
 func connectionsSeen(ctx context.Context, pool *pgxpool.Pool, since, until time.Time) ([]string, error) {
-	rows, err := pool.Query(ctx, `SELECT connection_id FROM sora_connection
-WHERE last_seen >= $1 AND first_seen <= $2 ORDER BY connection_id`, since, until)
+	rows, err := pool.Query(ctx, `SELECT connection_id FROM kohaku_connections_seen($1, $2)
+ORDER BY connection_id`, since, until)
 	if err != nil {
 		return nil, fmt.Errorf("list the connections to analyze: %w", err)
 	}
