@@ -195,15 +195,7 @@ func connectionIDs(t testing.TB, c *pgx.Conn) []string {
 		"rtc_transport_stats", "rtc_candidate_pair_stats", "rtc_peer_connection_stats"} {
 		parts = append(parts, "SELECT connection_id FROM "+table)
 	}
-	rows, err := c.Query(context.Background(), "SELECT DISTINCT connection_id FROM ("+strings.Join(parts, " UNION ALL ")+") x ORDER BY 1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ids
+	return textColumn(t, c, "SELECT DISTINCT connection_id FROM ("+strings.Join(parts, " UNION ALL ")+") x ORDER BY 1")
 }
 
 // chunk cuts ss into slices of n.

@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // kohaku_connections_seen finds the connections of a period by the hour of their last_seen
@@ -124,20 +122,6 @@ func TestConnectionUpdatesWithinTheHourAreHOT(t *testing.T) {
 	if updates != inHour+1 || hot != inHour {
 		t.Errorf("updates %d, in place %d; want %d and %d", updates, hot, inHour+1, inHour)
 	}
-}
-
-// textColumn returns the first column of the rows of a query, as text.
-func textColumn(t *testing.T, c *pgx.Conn, sql string, args ...any) []string {
-	t.Helper()
-	rows, err := c.Query(context.Background(), sql, args...)
-	if err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
-	return ids
 }
 
 // A database whose connections were stored before migration 8 keeps them: each gets its

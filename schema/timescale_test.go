@@ -16,16 +16,9 @@ import (
 // calls stats tables.
 func wantHypertables(t testing.TB, c *pgx.Conn) []string {
 	t.Helper()
-	rows, err := c.Query(context.Background(), `SELECT tablename FROM pg_tables
+	names := textColumn(t, c, `SELECT tablename FROM pg_tables
 WHERE schemaname = current_schema() AND (tablename LIKE 'rtc\_%\_stats' OR tablename = 'sora_node_erlang_vm_memory')
 ORDER BY tablename`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatal(err)
-	}
 	if len(names) == 0 {
 		t.Fatal("no stats tables after Migrate")
 	}

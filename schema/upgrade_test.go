@@ -172,16 +172,8 @@ func promotedColumns(t testing.TB, c *pgx.Conn) []promoted {
 // dbColumns returns the columns of table in the database, in their order.
 func dbColumns(t testing.TB, c *pgx.Conn, table string) []string {
 	t.Helper()
-	rows, err := c.Query(context.Background(), `SELECT column_name::text FROM information_schema.columns
+	return textColumn(t, c, `SELECT column_name::text FROM information_schema.columns
 		WHERE table_name = $1 AND table_schema = current_schema() ORDER BY ordinal_position`, table)
-	if err != nil {
-		t.Fatal(err)
-	}
-	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return names
 }
 
 // memberName is the camelCase member that normalize names the column after
