@@ -8,7 +8,7 @@ PKGS := ./pkg/... ./schema/... ./receiver/... ./writer/... ./tools/... ./testsup
 # even when it passes (testreport -show).
 RELIABILITY := ./tools/reliability/
 
-# The release build (build, deploy/Dockerfile, kohaku-bench) turns on Go's vector package,
+# The release build (build, run, deploy/Dockerfile, kohaku-bench) turns on Go's vector package,
 # which the JSON checks use on amd64 (README "Build"); the packages that hold those checks
 # are tested a second time in that build.
 RELEASE_EXPERIMENT := GOEXPERIMENT=simd

@@ -30,10 +30,7 @@ func plainRun(d []byte, p int) int {
 		}
 		p += 16
 	}
-	for p < len(d) && plainByte[d[p]] {
-		p++
-	}
-	return p
+	return plainWords(d, p) // the last 15 bytes or fewer
 }
 
 // digits returns the index of the first byte at or after d[p] that is not a digit.
@@ -50,8 +47,5 @@ func digits(d []byte, p int) int {
 		}
 		p += 16
 	}
-	for p < len(d) && d[p] >= '0' && d[p] <= '9' {
-		p++
-	}
-	return p
+	return digitWords(d, p)
 }
