@@ -16,7 +16,9 @@
 //     nats-server's default background sync, and the ratio of their rates.
 //  3. Writer: rows per second draining a stream pre-filled with distinct simulated
 //     messages, against pgx CopyFrom of the same rows into the same tables, in batches of
-//     the same size, one transaction each, on one connection.
+//     the same size, one transaction each, on as many connections; the rows in stream
+//     order for the target, and once more in the writer's order (by connection) to show
+//     the writer's own overhead.
 //  4. End to end: at half the highest sustained rate, the time from a request's send time
 //     to its row being committed, with the simulated Chromium reports and with them as
 //     multistream reports.

@@ -106,6 +106,13 @@ type writerRun struct {
 	CopyBackendSeconds   schedTimes `json:"copy_backends"`
 	CopyRowsPerSec       float64    `json:"copy_rows_per_s"` // over both rounds
 	Ratio                float64    `json:"ratio"`           // writer / CopyFrom, rows per second
+	// CopyFrom of the same rows in the order in which the writer copies them (by
+	// connection id): cheaper for PostgreSQL than the stream's order. Not the target's
+	// baseline, which copies the rows as they come; it shows the writer's own overhead.
+	ByConnectionCopySeconds    float64    `json:"copy_by_connection_s"` // both rounds
+	ByConnectionBackendSeconds schedTimes `json:"copy_by_connection_backends"`
+	ByConnectionCopyRowsPerSec float64    `json:"copy_by_connection_rows_per_s"`
+	ByConnectionRatio          float64    `json:"by_connection_ratio"` // writer / CopyFrom by connection
 	// CPUBoundRatio is the highest Ratio the machine's cores allow: the drain cannot take
 	// less than the CPU time of the writer, PostgreSQL and nats-server over the number of
 	// cores, against the time CopyFrom took.
@@ -313,6 +320,10 @@ func (r *results) table(w io.Writer) {
 			row("writer rows/s, "+connections(run.Connections), f0(run.WriterRowsPerSec),
 				f0(run.CopyRowsPerSec)+" CopyFrom", f2(run.Ratio), tg, met)
 			row("  writer messages/s", f0(run.WriterMsgsPerSec), "", "", "", "")
+			if run.ByConnectionCopyRowsPerSec > 0 {
+				row("  against CopyFrom in the writer's row order", f0(run.WriterRowsPerSec),
+					f0(run.ByConnectionCopyRowsPerSec)+" CopyFrom", f2(run.ByConnectionRatio), "", "")
+			}
 			row("  at most, by the drain's CPU / cores", "", "", f2(run.CPUBoundRatio), "", "")
 			// Where the connections' time went, against CopyFrom's: the upsert is work that
 			// CopyFrom does not do, and COPY slows when the writer's own CPU work competes
@@ -323,6 +334,9 @@ func (r *results) table(w io.Writer) {
 			if w, c := run.WriterBackendSeconds, run.CopyBackendSeconds; w.OnCPU > 0 && c.OnCPU > 0 {
 				row("  database backends s: on a core / waiting for one", fmt.Sprintf("%.2f / %.2f", w.OnCPU.Seconds(), w.Waiting.Seconds()),
 					fmt.Sprintf("%.2f / %.2f CopyFrom", c.OnCPU.Seconds()/2, c.Waiting.Seconds()/2), "", "", "")
+				if o := run.ByConnectionBackendSeconds; o.OnCPU > 0 {
+					row("", "", fmt.Sprintf("%.2f / %.2f by connection", o.OnCPU.Seconds()/2, o.Waiting.Seconds()/2), "", "", "")
+				}
 			}
 		}
 		if x, n := wr.scaling(); n > 0 {

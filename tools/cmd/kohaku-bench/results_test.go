@@ -23,7 +23,7 @@ func TestEvaluateChecksEveryTarget(t *testing.T) {
 		Writer: writerResult{
 			Runs: []writerRun{{Connections: 2, Ratio: 0.85, WriterRowsPerSec: 120, CPUBoundRatio: 0.88,
 				WriterBackendSeconds: schedTimes{16 * time.Second, 2100 * time.Millisecond}, CopyBackendSeconds: schedTimes{27 * time.Second, 2 * time.Second}},
-				{Connections: 1, Ratio: 0.92, WriterRowsPerSec: 100, CPUBoundRatio: 0.85}},
+				{Connections: 1, Ratio: 0.92, WriterRowsPerSec: 100, CPUBoundRatio: 0.85, ByConnectionCopyRowsPerSec: 125, ByConnectionRatio: 0.8}},
 			AnalyzeRatio: 1.5,
 		},
 		EndToEnd: []endToEnd{{Body: "chromium", P99ms: 1200}, {Body: "multistream", P99ms: 900}},
@@ -66,6 +66,10 @@ func TestEvaluateChecksEveryTarget(t *testing.T) {
 	// The backends' times, CopyFrom's a round's: only where both were read.
 	if n := strings.Count(out.String(), "16.00 / 2.10"); n != 1 || !strings.Contains(out.String(), "13.50 / 1.00 CopyFrom") {
 		t.Errorf("the writer's backend times shown %d times, want once beside CopyFrom's per round:\n%s", n, out.String())
+	}
+	// CopyFrom in the writer's order: a line of its own, without a target, where it ran.
+	if n := strings.Count(out.String(), "against CopyFrom in the writer's row order"); n != 1 || !strings.Contains(out.String(), "125 CopyFrom") {
+		t.Errorf("CopyFrom in the writer's order shown %d times, want once, for 1 connection:\n%s", n, out.String())
 	}
 	path := filepath.Join(t.TempDir(), "r.json")
 	if err := r.write(path); err != nil {

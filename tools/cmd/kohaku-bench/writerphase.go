@@ -35,6 +35,10 @@ import (
 // name order, on as many connections as the writer used, each copying its share of the
 // batches (batch i on connection i mod n). Normalizing is thus part of the writer's figure
 // and not of the baseline's: the writer has to normalize fast enough to keep COPY busy.
+// The target's baseline copies each batch's rows in stream order, as a plain bulk insert
+// would; the writer copies them by connection, which costs PostgreSQL less, so a second
+// CopyFrom in that order shows how much of the writer's figure is that and how much is
+// its own overhead.
 
 // writerConnections are the connection counts measured, the writer's default last: that
 // writer keeps running for the end-to-end phase.
@@ -71,13 +75,13 @@ func (b *bench) writerPhase(ctx context.Context) error {
 			return err
 		}
 		pgBefore := postgresCPU()
-		took, backends, err := rawCopy(ctx, b.dbURL, batches, run.Connections)
+		took, backends, err := rawCopy(ctx, b.dbURL, batches.inStream, run.Connections)
 		if err != nil {
 			return err
 		}
 		pgCPU := postgresCPU() - pgBefore
-		if copied, err := statsRows(ctx, pool); err != nil || copied != rows {
-			return errors.Join(err, fmt.Errorf("CopyFrom stored %d rows, want %d", copied, rows))
+		if err := wantRows(ctx, pool, rows); err != nil {
+			return err
 		}
 		run.CopySeconds += took.Seconds()
 		run.CopyPostgresCPUSeconds += pgCPU.Seconds()
@@ -85,6 +89,20 @@ func (b *bench) writerPhase(ctx context.Context) error {
 		run.CopyRounds = append(run.CopyRounds, float64(rows)/took.Seconds())
 		b.progress("copyfrom %d rows on %s in %.2fs: %.0f rows/s, postgres cpu %.2fs",
 			rows, connections(run.Connections), took.Seconds(), float64(rows)/took.Seconds(), pgCPU.Seconds())
+		if err := truncate(ctx, pool); err != nil {
+			return err
+		}
+		took, backends, err = rawCopy(ctx, b.dbURL, batches.byConnection, run.Connections)
+		if err != nil {
+			return err
+		}
+		if err := wantRows(ctx, pool, rows); err != nil {
+			return err
+		}
+		run.ByConnectionCopySeconds += took.Seconds()
+		run.ByConnectionBackendSeconds = run.ByConnectionBackendSeconds.add(backends)
+		b.progress("copyfrom %d rows by connection on %s in %.2fs: %.0f rows/s",
+			rows, connections(run.Connections), took.Seconds(), float64(rows)/took.Seconds())
 		return truncate(ctx, pool)
 	}
 	copyRounds := func() error {
@@ -176,12 +194,23 @@ func (b *bench) writerPhase(ctx context.Context) error {
 		run := &w.Runs[i]
 		run.CopyRowsPerSec = float64(2*rows) / run.CopySeconds
 		run.Ratio = ratio(run.WriterRowsPerSec, run.CopyRowsPerSec)
+		run.ByConnectionCopyRowsPerSec = float64(2*rows) / run.ByConnectionCopySeconds
+		run.ByConnectionRatio = ratio(run.WriterRowsPerSec, run.ByConnectionCopyRowsPerSec)
 		cpu := run.WriterCPUSeconds + run.PostgresCPUSeconds + run.NATSCPUSeconds
 		run.CPUBoundRatio = ratio(run.CopySeconds/2, cpu/float64(runtime.NumCPU()))
-		b.progress("writer on %s %.0f rows/s, CopyFrom %.0f rows/s (both rounds): %.2f; the drain's %.2fs of CPU on %d cores allow at most %.2f",
-			connections(run.Connections), run.WriterRowsPerSec, run.CopyRowsPerSec, run.Ratio, cpu, runtime.NumCPU(), run.CPUBoundRatio)
+		b.progress("writer on %s %.0f rows/s, CopyFrom %.0f rows/s (both rounds): %.2f; the drain's %.2fs of CPU on %d cores allow at most %.2f; CopyFrom by connection %.0f rows/s: %.2f",
+			connections(run.Connections), run.WriterRowsPerSec, run.CopyRowsPerSec, run.Ratio, cpu, runtime.NumCPU(), run.CPUBoundRatio,
+			run.ByConnectionCopyRowsPerSec, run.ByConnectionRatio)
 	}
 	b.progress("normalizing took %.3f ms a message, not timed", w.NormalizeMsPerMsg)
+	return nil
+}
+
+// wantRows returns an error unless the stats tables hold want rows.
+func wantRows(ctx context.Context, pool *pgxpool.Pool, want int64) error {
+	if copied, err := statsRows(ctx, pool); err != nil || copied != want {
+		return errors.Join(err, fmt.Errorf("CopyFrom stored %d rows, want %d", copied, want))
+	}
 	return nil
 }
 
@@ -335,7 +364,7 @@ type batch struct {
 
 // normalizeBatches normalizes bodies, in parallel, into batches of batchSize messages. It
 // returns the batches, their row count and how long normalizing took on one core.
-func normalizeBatches(bodies [][]byte, batchSize int) ([]batch, int64, time.Duration, error) {
+func normalizeBatches(bodies [][]byte, batchSize int) (copyBatches, int64, time.Duration, error) {
 	all := make([]*normalize.Rows, len(bodies))
 	workers := runtime.GOMAXPROCS(0)
 	errs := make(chan error, workers)
@@ -358,22 +387,46 @@ func normalizeBatches(bodies [][]byte, batchSize int) ([]batch, int64, time.Dura
 		failed = errors.Join(failed, <-errs)
 	}
 	if failed != nil {
-		return nil, 0, 0, fmt.Errorf("normalize: %w", failed)
+		return copyBatches{}, 0, 0, fmt.Errorf("normalize: %w", failed)
 	}
-	var out []batch
 	var n int64
-	for chunk := range slices.Chunk(all, batchSize) {
-		bt := batch{rows: map[string][][]any{}}
-		for _, r := range chunk {
-			for table, rs := range r.Tables {
-				bt.rows[table] = append(bt.rows[table], rs...)
-				n += int64(len(rs))
-			}
-		}
-		bt.tables = slices.Sorted(maps.Keys(bt.rows))
-		out = append(out, bt)
+	for _, r := range all {
+		n += int64(r.Count)
 	}
-	return out, n, cpu, nil
+	var bs copyBatches
+	for chunk := range slices.Chunk(all, batchSize) {
+		bs.inStream = append(bs.inStream, newBatch(chunk))
+		// As the writer orders a batch's rows (store.byConnection): by connection id,
+		// a connection's reports in stream order.
+		byConn := slices.Clone(chunk)
+		slices.SortStableFunc(byConn, func(x, y *normalize.Rows) int { return strings.Compare(connectionID(x), connectionID(y)) })
+		bs.byConnection = append(bs.byConnection, newBatch(byConn))
+	}
+	return bs, n, cpu, nil
+}
+
+// copyBatches are the rows of the writer phase's messages for CopyFrom, in batches of the
+// writer's size: in stream order, the baseline, and in the order in which the writer copies
+// them, for comparison.
+type copyBatches struct{ inStream, byConnection []batch }
+
+// newBatch puts the rows of msgs, in that order, into one batch.
+func newBatch(msgs []*normalize.Rows) batch {
+	bt := batch{rows: map[string][][]any{}}
+	for _, r := range msgs {
+		for table, rs := range r.Tables {
+			bt.rows[table] = append(bt.rows[table], rs...)
+		}
+	}
+	bt.tables = slices.Sorted(maps.Keys(bt.rows))
+	return bt
+}
+
+func connectionID(r *normalize.Rows) string {
+	if r.Connection == nil {
+		return ""
+	}
+	return r.Connection.ConnectionID
 }
 
 // rawCopy copies the batches with CopyFrom, one transaction per batch, on conns
