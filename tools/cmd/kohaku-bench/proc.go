@@ -138,30 +138,41 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// cpuTime returns the user and system CPU time that process pid used so far, from
-// /proc/pid/stat (fields 14 and 15, in clock ticks of 1/100 s on Linux).
+// cpuTime returns the user and system CPU time that process pid used so far.
 func cpuTime(pid int) (time.Duration, error) {
+	own, _, err := cpuTimes(pid)
+	return own, err
+}
+
+// cpuTimes returns the user and system CPU time that process pid used so far, and that of
+// its children that it has waited for, from /proc/pid/stat (fields 14 to 17, in clock
+// ticks of 1/100 s on Linux).
+func cpuTimes(pid int) (own, children time.Duration, err error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	// The command name, field 2, may hold spaces: count fields after its closing ")".
 	s := string(b)
 	fs := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(fs) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
+	if len(fs) < 15 {
+		return 0, 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
 	}
-	utime, err1 := strconv.ParseInt(fs[11], 10, 64)
-	stime, err2 := strconv.ParseInt(fs[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+	var ticks [4]int64
+	for k := range ticks {
+		if ticks[k], err = strconv.ParseInt(fs[11+k], 10, 64); err != nil {
+			return 0, 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+		}
 	}
-	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
+	const tick = 10 * time.Millisecond
+	return time.Duration(ticks[0]+ticks[1]) * tick, time.Duration(ticks[2]+ticks[3]) * tick, nil
 }
 
 // postgresCPU returns the CPU time used so far by every process named postgres: the
 // server's share of a phase, including its background work. Other clients of the same
-// server are counted too.
+// server are counted too. The processes that ended are counted by the postmaster, which
+// waited for them: a CopyFrom round's backends end with its connections, an autovacuum
+// worker with its table.
 func postgresCPU() time.Duration {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
@@ -176,8 +187,8 @@ func postgresCPU() time.Duration {
 		if !isPostgres(pid) {
 			continue
 		}
-		if d, err := cpuTime(pid); err == nil {
-			total += d
+		if own, children, err := cpuTimes(pid); err == nil {
+			total += own + children
 		}
 	}
 	return total

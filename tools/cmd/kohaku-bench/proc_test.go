@@ -67,3 +67,34 @@ func TestBackendTimesFollowAQuery(t *testing.T) {
 		t.Errorf("backend ran %s for three million rows, want more", d.OnCPU)
 	}
 }
+
+// TestPostgresCPUCountsEndedBackends: a backend's CPU time stays in the server's figure
+// after its connection closed, as CopyFrom's connections close before the figure is read.
+func TestPostgresCPUCountsEndedBackends(t *testing.T) {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dbtest.Database(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := int(conn.PgConn().PID())
+	if !isPostgres(pid) {
+		t.Fatalf("backend %d is not a process of this machine (is the test server on this machine?)", pid)
+	}
+	before := postgresCPU()
+	if _, err := conn.Exec(ctx, "SELECT count(*) FROM generate_series(1, 3000000)"); err != nil {
+		t.Fatal(err)
+	}
+	busy, err := cpuTime(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(ctx)
+	for deadline := time.Now().Add(10 * time.Second); isPostgres(pid); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("backend %d still runs 10 s after its connection closed", pid)
+		}
+	}
+	if d := postgresCPU() - before; d < busy {
+		t.Errorf("postgres CPU grew by %s after its backend, which used %s, ended", d, busy)
+	}
+}

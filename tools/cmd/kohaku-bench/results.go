@@ -97,7 +97,7 @@ type writerRun struct {
 	UpsertInFlushSeconds   float64   `json:"writer_upsert_s"`        // and the sora_connection upsert (its table's)
 	Flushes                int64     `json:"writer_flushes"`         // transactions
 	CopySeconds            float64   `json:"copy_s"`                 // both rounds
-	CopyRounds             []float64 `json:"copy_rounds_rows_per_s"` // before and after the writers
+	CopyRounds             []float64 `json:"copy_rounds_rows_per_s"` // right before and right after the writer
 	CopyPostgresCPUSeconds float64   `json:"copy_postgres_cpu_s"`
 	// The database backends of the writer during its drain, and of CopyFrom in both
 	// rounds: the same rows cost PostgreSQL more CPU, and a longer wait for a core, when

@@ -30,7 +30,7 @@ import (
 // message is acknowledged (each acknowledgement follows the commit of its rows), once per
 // connection count (KOHAKU_WRITE_CONNECTIONS), each time on a refilled stream and emptied
 // tables. The baseline copies the same rows, normalized beforehand and outside the timing,
-// into the same tables, emptied first, once before the writers run and once after: pgx
+// into the same tables, emptied first, right before each writer runs and right after: pgx
 // CopyFrom, batches of the same number of messages, one transaction per batch, tables in
 // name order, on as many connections as the writer used, each copying its share of the
 // batches (batch i on connection i mod n). Normalizing is thus part of the writer's figure
@@ -56,8 +56,6 @@ func (b *bench) writerPhase(ctx context.Context) error {
 	w := &b.res.Writer
 	w.Messages, w.BatchSize = len(bodies), b.o.batchSize
 
-	// The baseline runs before and after the writers, so that a change in the machine's
-	// load during the phase weighs on both sides.
 	batches, rows, normTook, err := normalizeBatches(bodies, b.o.batchSize)
 	if err != nil {
 		return err
@@ -69,129 +67,42 @@ func (b *bench) writerPhase(ctx context.Context) error {
 		return fmt.Errorf("database pool: %w", err)
 	}
 	defer pool.Close()
+	c := copier{b: b, pool: pool, batches: batches, rows: rows}
 	w.Runs = make([]writerRun, len(writerConnections))
-	copyRound := func(run *writerRun) error {
-		if err := truncate(ctx, pool); err != nil {
+	// Each writer's drain between two rounds of its baseline, so that a change in the
+	// machine's speed weighs on both sides; the copies in stream order, the target's,
+	// nearest the drain.
+	for i, n := range writerConnections {
+		run := &w.Runs[i]
+		run.Connections = n
+		if err := c.byConnection(ctx, run); err != nil {
 			return err
 		}
-		pgBefore := postgresCPU()
-		took, backends, err := rawCopy(ctx, b.dbURL, batches.inStream, run.Connections)
-		if err != nil {
+		if err := c.inStream(ctx, run); err != nil {
 			return err
 		}
-		pgCPU := postgresCPU() - pgBefore
-		if err := wantRows(ctx, pool, rows); err != nil {
+		if err := b.drainRun(ctx, pool, bodies, rows, i); err != nil {
 			return err
 		}
-		run.CopySeconds += took.Seconds()
-		run.CopyPostgresCPUSeconds += pgCPU.Seconds()
-		run.CopyBackendSeconds = run.CopyBackendSeconds.add(backends)
-		run.CopyRounds = append(run.CopyRounds, float64(rows)/took.Seconds())
-		b.progress("copyfrom %d rows on %s in %.2fs: %.0f rows/s, postgres cpu %.2fs",
-			rows, connections(run.Connections), took.Seconds(), float64(rows)/took.Seconds(), pgCPU.Seconds())
-		if err := truncate(ctx, pool); err != nil {
-			return err
-		}
-		took, backends, err = rawCopy(ctx, b.dbURL, batches.byConnection, run.Connections)
-		if err != nil {
-			return err
-		}
-		if err := wantRows(ctx, pool, rows); err != nil {
-			return err
-		}
-		run.ByConnectionCopySeconds += took.Seconds()
-		run.ByConnectionBackendSeconds = run.ByConnectionBackendSeconds.add(backends)
-		b.progress("copyfrom %d rows by connection on %s in %.2fs: %.0f rows/s",
-			rows, connections(run.Connections), took.Seconds(), float64(rows)/took.Seconds())
-		return truncate(ctx, pool)
-	}
-	copyRounds := func() error {
-		for i := range w.Runs {
-			if err := copyRound(&w.Runs[i]); err != nil {
+		if i == len(w.Runs)-1 {
+			// The last writer keeps running for the end-to-end phase; the analysis
+			// reads what it stored, before the copies empty the tables.
+			if err := b.analyze(ctx, pool, simStart, len(bodies)); err != nil {
 				return err
 			}
-		}
-		return nil
-	}
-	for i, n := range writerConnections {
-		w.Runs[i].Connections = n
-	}
-	if err := copyRounds(); err != nil {
-		return err
-	}
-
-	for i := range w.Runs {
-		run := &w.Runs[i]
-		if b.writerProc != nil { // the last run's writer, done
-			if err := b.writerProc.stop(); err != nil {
+		} else {
+			err := b.writerProc.stop()
+			b.writerProc = nil
+			if err != nil {
 				return fmt.Errorf("stop kohaku-writer: %w", err)
 			}
-			b.writerProc = nil
 		}
-		lastSeq, err := b.refill(ctx, pool, bodies, i)
-		if err != nil {
+		if err := c.inStream(ctx, run); err != nil {
 			return err
 		}
-		pgBefore, natsBefore := postgresCPU(), b.natsProc.cpu()
-		p, admin, took, err := b.drain(ctx, lastSeq, run.Connections)
-		if err != nil {
+		if err := c.byConnection(ctx, run); err != nil {
 			return err
 		}
-		b.writerProc, b.writerAdmin = p, admin
-		// Every backend of this writer started with it, so their times so far are the
-		// drain's (and the connections' start).
-		run.WriterBackendSeconds, err = writerBackends(ctx, pool)
-		if err != nil {
-			return err
-		}
-		wm := writerMetrics(admin)
-		run.FlushSeconds, run.CopyInFlushSeconds, run.UpsertInFlushSeconds, run.Flushes = wm.flushSum, wm.copySum, wm.upsertSum, wm.flushCount
-		run.WriterCPUSeconds = p.cpu().Seconds()
-		run.PostgresCPUSeconds = (postgresCPU() - pgBefore).Seconds()
-		run.NATSCPUSeconds = (b.natsProc.cpu() - natsBefore).Seconds()
-		rss, err := p.peakRSS()
-		if err != nil {
-			return err
-		}
-		b.res.Memory = append(b.res.Memory, memory{Process: "kohaku-writer", Phase: drainPhase(run.Connections), PeakMiB: rss})
-		written, err := statsRows(ctx, pool)
-		if err != nil {
-			return err
-		}
-		if written != rows {
-			return fmt.Errorf("the writer stored %d rows, normalizing the same messages gives %d", written, rows)
-		}
-		run.WriterSeconds = took.Seconds()
-		run.WriterRowsPerSec = float64(written) / took.Seconds()
-		run.WriterMsgsPerSec = float64(len(bodies)) / took.Seconds()
-		b.progress("writer   %s, %d messages, %d rows in %.2fs: %.0f rows/s, %.0f messages/s, rss %.0f MiB, cpu %.2fs (postgres %.2fs, nats %.2fs), in writes %.2fs (copy %.2fs, sora_connection upsert %.2fs)",
-			connections(run.Connections), len(bodies), written, took.Seconds(), run.WriterRowsPerSec, run.WriterMsgsPerSec, rss, run.WriterCPUSeconds, run.PostgresCPUSeconds, run.NATSCPUSeconds,
-			run.FlushSeconds, run.CopyInFlushSeconds, run.UpsertInFlushSeconds)
-	}
-	kept := w.Runs[len(w.Runs)-1]
-	w.WriterMsgsPerSec = kept.WriterMsgsPerSec
-
-	// The analysis of what the last writer stored, as kohaku-writer analyze runs it:
-	// issues and scores must keep up with the writer.
-	an, err := schema.Analyze(ctx, pool, simStart.Add(-time.Minute), simStart.Add(10*reportEvery+time.Minute))
-	if err != nil {
-		return err
-	}
-	w.AnalyzeSeconds = an.Elapsed.Seconds()
-	w.AnalyzeMsgsPerSec = float64(len(bodies)) / an.Elapsed.Seconds()
-	w.AnalyzeRatio = ratio(w.AnalyzeMsgsPerSec, w.WriterMsgsPerSec)
-	var files []string
-	for _, f := range an.Files {
-		files = append(files, fmt.Sprintf("%s %.2fs", f.Name, f.Elapsed.Seconds()))
-	}
-	b.progress("analysis of the %d reports in %.2fs (%s): %.0f reports/s, %.2f of the writer's %.0f messages/s",
-		len(bodies), w.AnalyzeSeconds, strings.Join(files, ", "), w.AnalyzeMsgsPerSec, w.AnalyzeRatio, w.WriterMsgsPerSec)
-
-	if err := copyRounds(); err != nil {
-		return err
-	}
-	for i := range w.Runs {
-		run := &w.Runs[i]
 		run.CopyRowsPerSec = float64(2*rows) / run.CopySeconds
 		run.Ratio = ratio(run.WriterRowsPerSec, run.CopyRowsPerSec)
 		run.ByConnectionCopyRowsPerSec = float64(2*rows) / run.ByConnectionCopySeconds
@@ -202,8 +113,132 @@ func (b *bench) writerPhase(ctx context.Context) error {
 			connections(run.Connections), run.WriterRowsPerSec, run.CopyRowsPerSec, run.Ratio, cpu, runtime.NumCPU(), run.CPUBoundRatio,
 			run.ByConnectionCopyRowsPerSec, run.ByConnectionRatio)
 	}
+	w.WriterMsgsPerSec = w.Runs[len(w.Runs)-1].WriterMsgsPerSec
 	b.progress("normalizing took %.3f ms a message, not timed", w.NormalizeMsPerMsg)
 	return nil
+}
+
+// drainRun times a writer draining the bodies on the database connections of run i of
+// the writer phase, into emptied tables that must then hold rows rows, and keeps the
+// writer running as b.writerProc.
+func (b *bench) drainRun(ctx context.Context, pool *pgxpool.Pool, bodies [][]byte, rows int64, i int) error {
+	run := &b.res.Writer.Runs[i]
+	lastSeq, err := b.refill(ctx, pool, bodies, i)
+	if err != nil {
+		return err
+	}
+	pgBefore, natsBefore := postgresCPU(), b.natsProc.cpu()
+	p, admin, took, err := b.drain(ctx, lastSeq, run.Connections)
+	if err != nil {
+		return err
+	}
+	b.writerProc, b.writerAdmin = p, admin
+	// Every backend of this writer started with it, so their times so far are the
+	// drain's (and the connections' start).
+	run.WriterBackendSeconds, err = writerBackends(ctx, pool)
+	if err != nil {
+		return err
+	}
+	wm := writerMetrics(admin)
+	run.FlushSeconds, run.CopyInFlushSeconds, run.UpsertInFlushSeconds, run.Flushes = wm.flushSum, wm.copySum, wm.upsertSum, wm.flushCount
+	run.WriterCPUSeconds = p.cpu().Seconds()
+	run.PostgresCPUSeconds = (postgresCPU() - pgBefore).Seconds()
+	run.NATSCPUSeconds = (b.natsProc.cpu() - natsBefore).Seconds()
+	rss, err := p.peakRSS()
+	if err != nil {
+		return err
+	}
+	b.res.Memory = append(b.res.Memory, memory{Process: "kohaku-writer", Phase: drainPhase(run.Connections), PeakMiB: rss})
+	written, err := statsRows(ctx, pool)
+	if err != nil {
+		return err
+	}
+	if written != rows {
+		return fmt.Errorf("the writer stored %d rows, normalizing the same messages gives %d", written, rows)
+	}
+	run.WriterSeconds = took.Seconds()
+	run.WriterRowsPerSec = float64(written) / took.Seconds()
+	run.WriterMsgsPerSec = float64(len(bodies)) / took.Seconds()
+	b.progress("writer   %s, %d messages, %d rows in %.2fs: %.0f rows/s, %.0f messages/s, rss %.0f MiB, cpu %.2fs (postgres %.2fs, nats %.2fs), in writes %.2fs (copy %.2fs, sora_connection upsert %.2fs)",
+		connections(run.Connections), len(bodies), written, took.Seconds(), run.WriterRowsPerSec, run.WriterMsgsPerSec, rss, run.WriterCPUSeconds, run.PostgresCPUSeconds, run.NATSCPUSeconds,
+		run.FlushSeconds, run.CopyInFlushSeconds, run.UpsertInFlushSeconds)
+	return nil
+}
+
+// analyze runs the analysis of what the last writer stored, as kohaku-writer analyze runs
+// it: issues and scores must keep up with the writer.
+func (b *bench) analyze(ctx context.Context, pool *pgxpool.Pool, simStart time.Time, reports int) error {
+	w := &b.res.Writer
+	an, err := schema.Analyze(ctx, pool, simStart.Add(-time.Minute), simStart.Add(10*reportEvery+time.Minute))
+	if err != nil {
+		return err
+	}
+	w.AnalyzeSeconds = an.Elapsed.Seconds()
+	w.AnalyzeMsgsPerSec = float64(reports) / an.Elapsed.Seconds()
+	w.AnalyzeRatio = ratio(w.AnalyzeMsgsPerSec, w.Runs[len(w.Runs)-1].WriterMsgsPerSec)
+	var files []string
+	for _, f := range an.Files {
+		files = append(files, fmt.Sprintf("%s %.2fs", f.Name, f.Elapsed.Seconds()))
+	}
+	b.progress("analysis of the %d reports in %.2fs (%s): %.0f reports/s, %.2f of the writer's %.0f messages/s",
+		reports, w.AnalyzeSeconds, strings.Join(files, ", "), w.AnalyzeMsgsPerSec, w.AnalyzeRatio, w.Runs[len(w.Runs)-1].WriterMsgsPerSec)
+	return nil
+}
+
+// copier copies the writer phase's rows with CopyFrom into emptied tables.
+type copier struct {
+	b       *bench
+	pool    *pgxpool.Pool
+	batches copyBatches
+	rows    int64
+}
+
+// inStream copies the rows in stream order, the target's baseline, on run's connections
+// and adds the figures to run.
+func (c copier) inStream(ctx context.Context, run *writerRun) error {
+	pgBefore := postgresCPU()
+	took, backends, err := c.copy(ctx, c.batches.inStream, run.Connections)
+	if err != nil {
+		return err
+	}
+	pgCPU := postgresCPU() - pgBefore
+	run.CopySeconds += took.Seconds()
+	run.CopyPostgresCPUSeconds += pgCPU.Seconds()
+	run.CopyBackendSeconds = run.CopyBackendSeconds.add(backends)
+	run.CopyRounds = append(run.CopyRounds, float64(c.rows)/took.Seconds())
+	c.b.progress("copyfrom %d rows on %s in %.2fs: %.0f rows/s, postgres cpu %.2fs",
+		c.rows, connections(run.Connections), took.Seconds(), float64(c.rows)/took.Seconds(), pgCPU.Seconds())
+	return nil
+}
+
+// byConnection copies the rows in the writer's order on run's connections and adds the
+// figures to run.
+func (c copier) byConnection(ctx context.Context, run *writerRun) error {
+	took, backends, err := c.copy(ctx, c.batches.byConnection, run.Connections)
+	if err != nil {
+		return err
+	}
+	run.ByConnectionCopySeconds += took.Seconds()
+	run.ByConnectionBackendSeconds = run.ByConnectionBackendSeconds.add(backends)
+	c.b.progress("copyfrom %d rows by connection on %s in %.2fs: %.0f rows/s",
+		c.rows, connections(run.Connections), took.Seconds(), float64(c.rows)/took.Seconds())
+	return nil
+}
+
+// copy empties the tables, copies batches on conns connections, checks that every row
+// arrived and empties the tables again.
+func (c copier) copy(ctx context.Context, batches []batch, conns int) (time.Duration, schedTimes, error) {
+	if err := truncate(ctx, c.pool); err != nil {
+		return 0, schedTimes{}, err
+	}
+	took, backends, err := rawCopy(ctx, c.b.dbURL, batches, conns)
+	if err != nil {
+		return 0, schedTimes{}, err
+	}
+	if err := wantRows(ctx, c.pool, c.rows); err != nil {
+		return 0, schedTimes{}, err
+	}
+	return took, backends, truncate(ctx, c.pool)
 }
 
 // wantRows returns an error unless the stats tables hold want rows.
