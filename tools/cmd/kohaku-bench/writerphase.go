@@ -71,11 +71,11 @@ func (b *bench) writerPhase(ctx context.Context) error {
 	w.Runs = make([]writerRun, len(writerConnections))
 	// The first round on a new database was the slowest of the phase, by up to a half,
 	// whichever it was: one round that counts for nothing goes first.
-	took, _, err := c.copy(ctx, batches.inStream, writerConnections[0])
+	warm, err := c.copy(ctx, batches.inStream, writerConnections[0])
 	if err != nil {
 		return err
 	}
-	b.progress("copyfrom %d rows on %s in %.2fs: warm-up, not counted", rows, connections(writerConnections[0]), took.Seconds())
+	b.progress("copyfrom %d rows on %s in %.2fs: warm-up, not counted", rows, connections(writerConnections[0]), warm.took.Seconds())
 	// Each writer's drain between two rounds of its baseline, so that a change in the
 	// machine's speed weighs on both sides; the copies in stream order, the target's,
 	// nearest the drain.
@@ -203,49 +203,57 @@ type copier struct {
 // inStream copies the rows in stream order, the target's baseline, on run's connections
 // and adds the figures to run.
 func (c copier) inStream(ctx context.Context, run *writerRun) error {
-	pgBefore := postgresCPU()
-	took, backends, err := c.copy(ctx, c.batches.inStream, run.Connections)
+	r, err := c.copy(ctx, c.batches.inStream, run.Connections)
 	if err != nil {
 		return err
 	}
-	pgCPU := postgresCPU() - pgBefore
-	run.CopySeconds += took.Seconds()
-	run.CopyPostgresCPUSeconds += pgCPU.Seconds()
-	run.CopyBackendSeconds = run.CopyBackendSeconds.add(backends)
-	run.CopyRounds = append(run.CopyRounds, float64(c.rows)/took.Seconds())
+	run.CopySeconds += r.took.Seconds()
+	run.CopyPostgresCPUSeconds += r.postgres.Seconds()
+	run.CopyBackendSeconds = run.CopyBackendSeconds.add(r.backends)
+	run.CopyRounds = append(run.CopyRounds, float64(c.rows)/r.took.Seconds())
 	c.b.progress("copyfrom %d rows on %s in %.2fs: %.0f rows/s, postgres cpu %.2fs",
-		c.rows, connections(run.Connections), took.Seconds(), float64(c.rows)/took.Seconds(), pgCPU.Seconds())
+		c.rows, connections(run.Connections), r.took.Seconds(), float64(c.rows)/r.took.Seconds(), r.postgres.Seconds())
 	return nil
 }
 
 // byConnection copies the rows in the writer's order on run's connections and adds the
 // figures to run.
 func (c copier) byConnection(ctx context.Context, run *writerRun) error {
-	took, backends, err := c.copy(ctx, c.batches.byConnection, run.Connections)
+	r, err := c.copy(ctx, c.batches.byConnection, run.Connections)
 	if err != nil {
 		return err
 	}
-	run.ByConnectionCopySeconds += took.Seconds()
-	run.ByConnectionBackendSeconds = run.ByConnectionBackendSeconds.add(backends)
+	run.ByConnectionCopySeconds += r.took.Seconds()
+	run.ByConnectionBackendSeconds = run.ByConnectionBackendSeconds.add(r.backends)
 	c.b.progress("copyfrom %d rows by connection on %s in %.2fs: %.0f rows/s",
-		c.rows, connections(run.Connections), took.Seconds(), float64(c.rows)/took.Seconds())
+		c.rows, connections(run.Connections), r.took.Seconds(), float64(c.rows)/r.took.Seconds())
 	return nil
 }
 
+// copyRound is what one CopyFrom took: time, its backends' times, and the CPU time of
+// every PostgreSQL process meanwhile.
+type copyRound struct {
+	took     time.Duration
+	backends schedTimes
+	postgres time.Duration
+}
+
 // copy empties the tables, copies batches on conns connections, checks that every row
-// arrived and empties the tables again.
-func (c copier) copy(ctx context.Context, batches []batch, conns int) (time.Duration, schedTimes, error) {
+// arrived and empties the tables again. Only the copy itself is measured.
+func (c copier) copy(ctx context.Context, batches []batch, conns int) (copyRound, error) {
 	if err := truncate(ctx, c.pool); err != nil {
-		return 0, schedTimes{}, err
+		return copyRound{}, err
 	}
+	pgBefore := postgresCPU()
 	took, backends, err := rawCopy(ctx, c.b.dbURL, batches, conns)
 	if err != nil {
-		return 0, schedTimes{}, err
+		return copyRound{}, err
 	}
+	r := copyRound{took: took, backends: backends, postgres: postgresCPU() - pgBefore}
 	if err := wantRows(ctx, c.pool, c.rows); err != nil {
-		return 0, schedTimes{}, err
+		return copyRound{}, err
 	}
-	return took, backends, truncate(ctx, c.pool)
+	return r, truncate(ctx, c.pool)
 }
 
 // wantRows returns an error unless the stats tables hold want rows.
