@@ -15,6 +15,10 @@ func FuzzValue(f *testing.F) {
 		`[`, `"`, `nul`, `{"a":{"b":[]},"c":[{}],"d":{}}`, strings.Repeat("[", 10001) + strings.Repeat("]", 10001)} {
 		f.Add([]byte(s))
 	}
+	// Members that Member reads at once, or declines, with room for its window after them.
+	for _, s := range []string{`{"a":1,"kind":"video","j":-0.5,"t":{"n":0}}`, `{"a":01}`, `{"a":1.}`, `{"a":"\u0041"}`, `{"a":1e5,"b":-}`} {
+		f.Add([]byte(s + strings.Repeat(" ", memberWindow)))
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		w := Walker{MaxDepth: StdMaxDepth}
 		end, _, ok := w.Value(b, 0)

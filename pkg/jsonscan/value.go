@@ -30,6 +30,9 @@ func (w *Walker) Value(d []byte, p int) (end int, strs StringFlags, ok bool) {
 	stack := small[:0] // where the open containers start
 	var open byte      // the innermost open container, '{' or '['
 	maxDepth, closed, number, short := w.MaxDepth, w.Closed, w.Number, w.ShortNumber
+	// Member reads the common member at once, past the Number hook: only numbers without
+	// an exponent and shorter than memberWindow, which the hook need not see here.
+	atOnce := number == nil || short >= memberWindow
 	for {
 		p = SkipSpace(d, p)
 		if p >= len(d) {
@@ -48,6 +51,12 @@ func (w *Walker) Value(d []byte, p int) (end int, strs StringFlags, ok bool) {
 				break // empty: the loop below closes it
 			}
 			if c == '{' {
+				if atOnce {
+					if _, e, read := Member(d, p); read {
+						p = e
+						break // a member ended: the loop below goes on from there
+					}
+				}
 				var f StringFlags
 				if p, f, ok = member(d, p); !ok {
 					return p, strs, false
@@ -103,8 +112,15 @@ func (w *Walker) Value(d []byte, p int) (end int, strs StringFlags, ok bool) {
 			}
 			p++
 			if open == '{' {
+				p = SkipSpace(d, p)
+				if atOnce {
+					if _, e, read := Member(d, p); read {
+						p = e
+						continue
+					}
+				}
 				var f StringFlags
-				if p, f, ok = member(d, SkipSpace(d, p)); !ok {
+				if p, f, ok = member(d, p); !ok {
 					return p, strs, false
 				}
 				strs |= f

@@ -151,31 +151,40 @@ func (sc *scanner) object(p int, fs []rawMember) ([]rawMember, int) {
 		return fs, p + 1
 	}
 	for {
-		kEnd, kEsc := sc.stringEnd(p)
-		key := d[p+1 : kEnd-1]
-		if kEsc {
-			key = jsonscan.Unescape(nil, d[p+1:kEnd-1])
-		}
-		p = jsonscan.SkipSpace(d, kEnd)
-		p = jsonscan.SkipSpace(d, p+1) // the colon
-		tok, vEnd, vEsc := tokenAt(d, p), 0, false
-		if tok == tokString {
-			vEnd, vEsc = sc.stringEnd(p)
-		} else {
-			vEnd = sc.valueEnd(p)
-		}
+		key, v, vEnd, vEsc := sc.member(p)
 		if len(fs) == cap(fs) {
 			// Double: append grows a large slice by a quarter, which for an object of
 			// many members allocates about five times its final size on the way.
 			fs = slices.Grow(fs, max(len(fs), 16))
 		}
-		fs = append(fs, rawMember{key: key, raw: d[p:vEnd], pos: p, tok: tok, esc: vEsc})
+		fs = append(fs, rawMember{key: key, raw: d[v:vEnd], pos: v, tok: tokenAt(d, v), esc: vEsc})
 		p = jsonscan.SkipSpace(d, vEnd)
 		if d[p] == '}' {
 			return fs, p + 1
 		}
 		p = jsonscan.SkipSpace(d, p+1) // the comma
 	}
+}
+
+// member reads the member that starts at d[p]: its decoded name, where its value starts
+// and ends, and whether the value is a string with an escape.
+func (sc *scanner) member(p int) (key []byte, value, end int, esc bool) {
+	d := sc.d
+	if kEnd, end, ok := jsonscan.Member(d, p); ok {
+		return d[p+1 : kEnd-1], kEnd + 1, end, false // most members: read at once
+	}
+	kEnd, kEsc := sc.stringEnd(p)
+	key = d[p+1 : kEnd-1]
+	if kEsc {
+		key = jsonscan.Unescape(nil, key)
+	}
+	value = jsonscan.SkipSpace(d, jsonscan.SkipSpace(d, kEnd)+1) // past the colon
+	if tokenAt(d, value) == tokString {
+		end, esc = sc.stringEnd(value)
+	} else {
+		end = sc.valueEnd(value)
+	}
+	return key, value, end, esc
 }
 
 // decodeString returns the text of the string token raw, which checkBody accepted.

@@ -390,42 +390,13 @@ func (v *validator) quickElement() (int, bool) {
 		if p >= len(d) || d[p] != '"' {
 			return 0, false
 		}
-		kEnd, kf, fault := jsonscan.String(d, p)
-		if fault != jsonscan.NoFault || kf&jsonscan.Escaped != 0 {
-			return 0, false
-		}
-		key := d[p+1 : kEnd-1]
-		p = jsonscan.SkipSpace(d, kEnd)
-		if p >= len(d) || d[p] != ':' {
-			return 0, false
-		}
-		p = jsonscan.SkipSpace(d, p+1)
-		if p >= len(d) {
-			return 0, false
-		}
-		var end int
-		ok := true
-		switch c := d[p]; {
-		case c == '"':
-			if end, _, fault = jsonscan.String(d, p); fault != jsonscan.NoFault {
-				return 0, false
-			}
-			if end-p-2 > lim.MaxIDBytes && (string(key) == "id" || string(key) == "type") {
-				return 0, false
-			}
-		case c == '{' || c == '[':
-			end, _, ok = w.Value(d, p)
-		case c == '-' || (c >= '0' && c <= '9'):
-			// Scalars without the Walker, whose setup costs more than a number.
-			end, _, ok = jsonscan.Number(d, p)
-		case c == 't' && jsonscan.Literal(d, p, "true"), c == 'n' && jsonscan.Literal(d, p, "null"):
-			end = p + 4
-		case c == 'f' && jsonscan.Literal(d, p, "false"):
-			end = p + 5
-		default:
-			ok = false
-		}
+		// Most members are read at once; the others token by token.
+		kEnd, end, ok := jsonscan.Member(d, p)
+		value := kEnd + 1
 		if !ok {
+			kEnd, value, end, ok = quickMember(d, p, &w)
+		}
+		if !ok || d[value] == '"' && end-value-2 > lim.MaxIDBytes && isIDKey(d[p+1:kEnd-1]) {
 			return 0, false
 		}
 		p = jsonscan.SkipSpace(d, end)
@@ -443,6 +414,47 @@ func (v *validator) quickElement() (int, bool) {
 	}
 	return 0, false // one member too many
 }
+
+// quickMember reads the member of a stats element that starts at d[p], a quote, token by
+// token, for quickElement: it returns the index after the key's closing quote, where the
+// value starts and the index after it, or false when the member has a problem or an
+// escaped name.
+func quickMember(d []byte, p int, w *jsonscan.Walker) (keyEnd, value, end int, ok bool) {
+	keyEnd, kf, fault := jsonscan.String(d, p)
+	if fault != jsonscan.NoFault || kf&jsonscan.Escaped != 0 {
+		return 0, 0, 0, false
+	}
+	q := jsonscan.SkipSpace(d, keyEnd)
+	if q >= len(d) || d[q] != ':' {
+		return 0, 0, 0, false
+	}
+	q = jsonscan.SkipSpace(d, q+1)
+	if q >= len(d) {
+		return 0, 0, 0, false
+	}
+	ok = true
+	switch c := d[q]; {
+	case c == '"':
+		end, _, fault = jsonscan.String(d, q)
+		ok = fault == jsonscan.NoFault
+	case c == '{' || c == '[':
+		end, _, ok = w.Value(d, q)
+	case c == '-' || (c >= '0' && c <= '9'):
+		// Scalars without the Walker, whose setup costs more than a number.
+		end, _, ok = jsonscan.Number(d, q)
+	case c == 't' && jsonscan.Literal(d, q, "true"), c == 'n' && jsonscan.Literal(d, q, "null"):
+		end = q + 4
+	case c == 'f' && jsonscan.Literal(d, q, "false"):
+		end = q + 5
+	default:
+		ok = false
+	}
+	return keyEnd, q, end, ok
+}
+
+// isIDKey reports whether key, a member name as written, is one whose string value an
+// element's id or type limit applies to.
+func isIDKey(key []byte) bool { return string(key) == "id" || string(key) == "type" }
 
 // elementID checks the string value of a stats element's id or type member.
 func (v *validator) elementID(i int, key string, raw []byte, escaped bool) {
