@@ -126,8 +126,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.rounds, "rounds", 0, "receiver and fsync phases: rounds over all targets and cases, each measuring duration/rounds (default 3, --quick 1)")
 	fs.IntVar(&o.messages, "messages", 0, "messages pre-filled for the writer phase (default 50000, --quick 5000)")
 	fs.IntVar(&o.batchSize, "batch-size", 500, "writer batch size (KOHAKU_BATCH_SIZE), also the CopyFrom baseline's")
-	fs.DurationVar(&o.e2eDuration, "e2e-duration", 0, "end-to-end run at half load (default 20s, --quick 5s)")
-	fs.DurationVar(&o.capDuration, "capacity-duration", 0, "end to end: run at the estimated highest rate that measures it (default 10s, --quick 4s)")
+	fs.DurationVar(&o.e2eDuration, "e2e-duration", 0, "end-to-end run at half load (default 35s, longer than the writer's analysis period; --quick 5s)")
+	fs.DurationVar(&o.capDuration, "capacity-duration", 0, "end to end: run at the estimated highest rate that measures it (default 35s, longer than the writer's analysis period; --quick 4s)")
 	fs.Float64Var(&o.e2eLoad, "e2e-load", 0.5, "end to end: the rate as a share of the highest sustained rate (the issue's figure is at 0.5)")
 	fs.DurationVar(&o.pollEvery, "poll-every", 10*time.Millisecond, "end to end: how often the database is polled for new rows")
 	phases := fs.String("phases", "receiver,fsync,writer,e2e", "phases to run, comma separated; e2e needs receiver and writer")
@@ -164,8 +164,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	pick(&o.warmup, time.Second, time.Second)
 	pick(&o.duration, 12*time.Second, 3*time.Second)
-	pick(&o.e2eDuration, 20*time.Second, 5*time.Second)
-	pick(&o.capDuration, 10*time.Second, 4*time.Second)
+	pick(&o.e2eDuration, writerAnalyzeEvery+5*time.Second, 5*time.Second)
+	pick(&o.capDuration, writerAnalyzeEvery+5*time.Second, 4*time.Second)
 	if o.rounds == 0 {
 		o.rounds = 3
 		if o.quick {

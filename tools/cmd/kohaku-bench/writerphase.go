@@ -361,7 +361,7 @@ func (b *bench) drain(ctx context.Context, lastSeq uint64, connections int) (*ch
 	p, err := b.start("kohaku-writer", b.writer, nil,
 		"KOHAKU_DATABASE_URL="+b.dbURL, "KOHAKU_NATS_URL="+b.natsURL, "KOHAKU_ADMIN_LISTEN="+admin,
 		"KOHAKU_BATCH_SIZE="+strconv.Itoa(b.o.batchSize), "KOHAKU_MAX_ACK_PENDING="+strconv.Itoa((connections+3)*b.o.batchSize),
-		"KOHAKU_WRITE_CONNECTIONS="+strconv.Itoa(connections),
+		"KOHAKU_WRITE_CONNECTIONS="+strconv.Itoa(connections), "KOHAKU_ANALYZE_EVERY="+writerAnalyzeEvery.String(),
 		"KOHAKU_MIGRATE=false", "KOHAKU_LOG_FORMAT=json", "KOHAKU_LOG_LEVEL=warn", "KOHAKU_PPROF=true")
 	if err != nil {
 		return nil, "", 0, err
