@@ -305,7 +305,7 @@ func (c *Consumer) pull(ctx context.Context, cons jetstream.Consumer) error {
 		}
 		return true, false
 	}
-	return pipeline(ctx, it, c.o.bounds(), check, c.o.WriteConnections, func(b *decodedBatch) error { return c.flush(ctx, b) })
+	return pipeline(ctx, it, c.o.bounds(), check, c.o.WriteConnections, c.r.prepare, func(b *decodedBatch) error { return c.flush(ctx, b) })
 }
 
 // flush writes b, retrying until it succeeds or ctx ends, then acknowledges its messages:
@@ -322,7 +322,7 @@ func (c *Consumer) flush(ctx context.Context, b *decodedBatch) error {
 			m.InProgress() // best effort: a lost one means a redelivery, no loss
 		}
 	}
-	res, err := c.r.write(ctx, b.items, keepAlive, c.o.AckWait/3)
+	res, err := c.r.write(ctx, b.prepared, keepAlive, c.o.AckWait/3)
 	if err != nil {
 		return err
 	}

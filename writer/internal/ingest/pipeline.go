@@ -18,11 +18,14 @@ type decodedBatch struct {
 	again int             // how many of msgs are redeliveries
 	bytes int             // of the msgs' bodies
 	rows  int             // in items, all tables together
+	// prepared is items made ready to write, by the pipeline's prepare.
+	prepared *store.Batch
 }
 
-// pipeline collects and decodes batches within b from it in one goroutine and hands each
-// to write, called by writers goroutines (at least one) at once: the next batch is pulled
-// and normalized while the database writes the last ones, and a batch has one owner at a
+// pipeline collects and decodes batches within b from it in one goroutine, prepares each
+// there with prepare (when not nil) and hands it to write, called by writers goroutines (at
+// least one) at once: the next batch is pulled, normalized and prepared while the database
+// writes the last ones, and a batch has one owner at a
 // time. Batches are handed over in the order collected but may finish in any order when
 // writers is more than one. It holds at most the writers' batches being written, a decoded
 // one waiting and the collector's held message (besides the iterator's pull buffer): the
@@ -31,7 +34,7 @@ type decodedBatch struct {
 // pipeline then returns the collector's error. When a write fails, pipeline stops
 // collecting, lets the other writes in progress finish, drops the batch it may hold
 // (unacknowledged, so it comes again) and returns the first write error.
-func pipeline(ctx context.Context, it jetstream.MessagesContext, b bounds, accept acceptFunc, writers int, write func(*decodedBatch) error) error {
+func pipeline(ctx context.Context, it jetstream.MessagesContext, b bounds, accept acceptFunc, writers int, prepare func(*decodedBatch), write func(*decodedBatch) error) error {
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	batches := make(chan *decodedBatch) // unbuffered: at most one batch waits, decoded
@@ -43,6 +46,9 @@ func pipeline(ctx context.Context, it jetstream.MessagesContext, b bounds, accep
 		c := &collector{it: it, b: b, accept: accept}
 		for {
 			db, err := c.next(cctx)
+			if len(db.msgs) > 0 && prepare != nil {
+				prepare(db)
+			}
 			if len(db.msgs) > 0 {
 				// Taken by a writer, or dropped by one after a failed write.
 				batches <- db

@@ -91,7 +91,7 @@ func TestPipelineWritesBatchesAtOnce(t *testing.T) {
 				}
 				return nil
 			}
-			err = pipeline(ctx, it, bounds{messages: 2, bytes: 64 << 20, rows: 1 << 20, wait: time.Second}, accept, tt.writers, write)
+			err = pipeline(ctx, it, bounds{messages: 2, bytes: 64 << 20, rows: 1 << 20, wait: time.Second}, accept, tt.writers, nil, write)
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("pipeline returned %v, want %v", err, tt.wantErr)
 			}

@@ -167,8 +167,8 @@ func Replay(ctx context.Context, js jetstream.JetStream, st *store.Store, o Repl
 	}
 	r := &retrier{st: st, log: log, min: co.RetryMin, max: co.RetryMax, timeout: co.WriteTimeout}
 	var window store.TimeWindow
-	err = pipeline(ctx, it, co.bounds(), accept, 1, func(b *decodedBatch) error {
-		res, err := r.write(ctx, b.items, nil, 0)
+	err = pipeline(ctx, it, co.bounds(), accept, 1, r.prepare, func(b *decodedBatch) error {
+		res, err := r.write(ctx, b.prepared, nil, 0)
 		if err != nil {
 			return err
 		}

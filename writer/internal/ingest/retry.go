@@ -23,11 +23,14 @@ type retrier struct {
 	stalls *stalls
 }
 
-// write stores items until it succeeds or ctx ends. An attempt in progress is not canceled
+// prepare makes b's items ready to write, for the pipeline.
+func (r *retrier) prepare(b *decodedBatch) { b.prepared = r.st.Prepare(b.items) }
+
+// write stores batch until it succeeds or ctx ends. An attempt in progress is not canceled
 // by ctx, so that a shutdown finishes the batch it is writing; only waiting for the next
 // attempt is. While it waits it calls keepAlive every keepEvery (when both are set), so
 // that JetStream does not hand the messages to another writer meanwhile.
-func (r *retrier) write(ctx context.Context, items []store.Message, keepAlive func(), keepEvery time.Duration) (store.Result, error) {
+func (r *retrier) write(ctx context.Context, batch *store.Batch, keepAlive func(), keepEvery time.Duration) (store.Result, error) {
 	var (
 		b        = retry.Backoff{Min: r.min, Max: r.max}
 		failed   time.Time
@@ -36,7 +39,7 @@ func (r *retrier) write(ctx context.Context, items []store.Message, keepAlive fu
 	)
 	for {
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.timeout)
-		res, err := r.st.Write(actx, items)
+		res, err := r.st.WriteBatch(actx, batch)
 		cancel()
 		attempts++
 		if err == nil {
@@ -48,18 +51,18 @@ func (r *retrier) write(ctx context.Context, items []store.Message, keepAlive fu
 		}
 		switch {
 		case attempts > 1:
-			r.log.Debug("database write failed again", "attempts", attempts, "messages", len(items), "err", err)
+			r.log.Debug("database write failed again", "attempts", attempts, "messages", batch.Len(), "err", err)
 		case store.Transient(err):
 			failed = time.Now()
-			r.log.Warn("database unavailable, keeping the batch and retrying", "messages", len(items), "err", err)
+			r.log.Warn("database unavailable, keeping the batch and retrying", "messages", batch.Len(), "err", err)
 		default:
 			failed = time.Now()
-			r.log.Error("database write failed, keeping the batch and retrying; this needs an operator", "messages", len(items), "err", err)
+			r.log.Error("database write failed, keeping the batch and retrying; this needs an operator", "messages", batch.Len(), "err", err)
 		}
 		r.stalls.failed(attempts == 1, err)
 		if werr := b.Wait(ctx); werr != nil {
 			r.stalls.recovered() // given up: this batch no longer holds the writer
-			return store.Result{}, fmt.Errorf("write %d messages: gave up after %d attempts: %w", len(items), attempts, errors.Join(werr, err))
+			return store.Result{}, fmt.Errorf("write %d messages: gave up after %d attempts: %w", batch.Len(), attempts, errors.Join(werr, err))
 		}
 		if keepAlive != nil && keepEvery > 0 && time.Since(lastKeep) >= keepEvery {
 			keepAlive()

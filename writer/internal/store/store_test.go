@@ -295,3 +295,36 @@ func TestWriteFailsTransientlyWhileTheDatabaseIsAway(t *testing.T) {
 		t.Errorf("after the outage: %s", d)
 	}
 }
+
+// A prepared batch is written again after a write that failed mid-transaction, as the
+// writer's retries do: the rows that the failed transaction had copied are gone with it,
+// and the second write stores every row, connection and dead letter once.
+func TestWriteBatchAgainAfterAFailedTransaction(t *testing.T) {
+	f := newFixture(t, 40)
+	ctx := context.Background()
+	b := f.st.Prepare(f.items)
+	// Tables are copied in name order: the batch fails after copying the others.
+	const last = "rtc_transport_stats"
+	if _, err := f.pool.Exec(ctx, "ALTER TABLE "+last+" RENAME TO kohaku_test_away"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.st.WriteBatch(ctx, b); err == nil {
+		t.Fatalf("WriteBatch without %s succeeded", last)
+	}
+	if _, err := f.pool.Exec(ctx, "ALTER TABLE kohaku_test_away RENAME TO "+last); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.counts(t); got.Total() != 0 {
+		t.Fatalf("after the failed write: %d rows, want none", got.Total())
+	}
+	res, err := f.st.WriteBatch(ctx, b)
+	if err != nil {
+		t.Fatalf("WriteBatch again: %v", err)
+	}
+	if d := writertest.Expect(t, f.msgs).Diff(f.counts(t)); d != "" {
+		t.Errorf("after the second write: %s", d)
+	}
+	if res.Duplicates != 0 || res.Merged {
+		t.Errorf("second write: %d duplicates, merged %t; want a plain copy", res.Duplicates, res.Merged)
+	}
+}
