@@ -247,9 +247,9 @@ func (s *Store) write(ctx context.Context, b *Batch) (Result, error) {
 
 // writeOnce stores p's messages in one transaction, by COPY first and by merging when that
 // finds a row already present. Reports that the batch holds twice are settled first (see
-// settleRepeats, in Prepare), and reports stored recently (a redelivery, a report sent again under a
-// microsecond) are merged on their own, so that such a batch copies the rest like any
-// other; only what neither can decide sends the whole batch to the merge.
+// settleRepeats, in Prepare), and reports stored recently (a redelivery, a report sent
+// again under a microsecond) are merged on their own, so that such a batch copies the rest
+// like any other; only what neither can decide sends the whole batch to the merge.
 func (s *Store) writeOnce(ctx context.Context, p *Batch) (Result, error) {
 	rep := p.rep
 	seen := s.recent.seen(rep.msgs)
