@@ -23,16 +23,17 @@ type decodedBatch struct {
 }
 
 // pipeline collects and decodes batches within b from it in one goroutine, prepares each
-// there with prepare (when not nil) and hands it to write, called by writers goroutines (at
-// least one) at once: the next batch is pulled, normalized and prepared while the database
-// writes the last ones, and a batch has one owner at a time. Batches are handed over in the order collected but may finish in any order when
-// writers is more than one. It holds at most the writers' batches being written, a decoded
-// one waiting and the collector's held message (besides the iterator's pull buffer): the
-// memory ceiling of README's "Operations". When collecting ends (ctx ended, accept saw the
-// last message, the iterator failed) the batches collected so far are still written;
-// pipeline then returns the collector's error. When a write fails, pipeline stops
-// collecting, lets the other writes in progress finish, drops the batch it may hold
-// (unacknowledged, so it comes again) and returns the first write error.
+// there with prepare (when not nil) and hands it to write, called by writers goroutines
+// (at least one) at once: the next batch is pulled, normalized and prepared while the
+// database writes the last ones, and a batch has one owner at a time. Batches are handed
+// over in the order collected but may finish in any order when writers is more than one.
+// It holds at most the writers' batches being written, a decoded one waiting and the
+// collector's held message (besides the iterator's pull buffer): the memory ceiling of
+// README's "Operations". When collecting ends (ctx ended, accept saw the last message, the
+// iterator failed) the batches collected so far are still written; pipeline then returns
+// the collector's error. When a write fails, pipeline stops collecting, lets the other
+// writes in progress finish, drops the batch it may hold (unacknowledged, so it comes
+// again) and returns the first write error.
 func pipeline(ctx context.Context, it jetstream.MessagesContext, b bounds, accept acceptFunc, writers int, prepare func(*decodedBatch), write func(*decodedBatch) error) error {
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
