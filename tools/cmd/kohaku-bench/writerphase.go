@@ -532,10 +532,13 @@ func rawCopy(ctx context.Context, dbURL string, batches []batch, conns int) (tim
 // flushStats are sums from the writer's /metrics: the seconds spent in database writes
 // (kohaku_writer_flush_seconds) and how many there were, and the seconds of COPY and of
 // the sora_connection upsert within them (kohaku_writer_copy_seconds). What the rest of a
-// drain's time went to is pulling and normalizing, or waiting for it.
+// drain's time went to is pulling and normalizing, or waiting for it. The writer's
+// periodic analyses, their seconds and count (kohaku_writer_analysis_seconds), come too.
 type flushStats struct {
 	flushSum, copySum, upsertSum float64
 	flushCount                   int64
+	analysisSum                  float64
+	analysisCount                int64
 }
 
 // writerMetrics reads flushStats from the writer's admin address; zero when it cannot.
@@ -565,6 +568,10 @@ func writerMetrics(admin string) flushStats {
 			fs.upsertSum += v
 		case strings.HasPrefix(name, "kohaku_writer_copy_seconds_sum"):
 			fs.copySum += v
+		case name == "kohaku_writer_analysis_seconds_sum":
+			fs.analysisSum = v
+		case name == "kohaku_writer_analysis_seconds_count":
+			fs.analysisCount = int64(v)
 		}
 	}
 	return fs
