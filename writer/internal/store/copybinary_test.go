@@ -6,10 +6,12 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"kohaku/pkg/normalize"
 	"kohaku/pkg/sora"
@@ -59,8 +61,11 @@ func TestBinaryCopyStoresWhatPgxStores(t *testing.T) {
 		t.Run(table, func(t *testing.T) {
 			r := rows[table]
 			types, ok := columnTypes(table)
-			if !ok || !encodable(r, types) {
-				t.Fatalf("rows of %s are not encodable; the writer would fall back to pgx", table)
+			if !ok {
+				t.Fatalf("the columns of %s are not all of a type the encoder knows; the writer would copy them with pgx", table)
+			}
+			if slow := slowValues(t, r, types); slow != 0 {
+				t.Fatalf("%d values of %s have another Go type than normalize gives their column", slow, table)
 			}
 			// Each twice: as the tables take them, and with the ordinal that merging adds.
 			bin, viaPgx, binOrd, pgxOrd := "bin_"+table, "pgx_"+table, "bin_ord_"+table, "pgx_ord_"+table
@@ -119,6 +124,101 @@ func TestBinaryCopyStoresWhatPgxStores(t *testing.T) {
 	}
 }
 
+// slowValues encodes rows and returns how many of their values the encoder had to leave to
+// pgx's type map.
+func slowValues(t *testing.T, rows *tableRows, types []colType) int {
+	t.Helper()
+	rows.rewind()
+	r := &copyReader{rows: rows, types: types, typeMap: pgtype.NewMap()}
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		t.Fatal(err)
+	}
+	return r.slow
+}
+
+// A value of another Go type than normalize gives its column is stored as pgx's CopyFrom
+// stores it, and one that pgx cannot encode either fails the COPY with a data error (its
+// message is then dead-lettered) that names its row and column, as does a row of too few
+// values; the transaction can then be rolled back and the connection used again.
+func TestBinaryCopyEncodesOtherGoTypesAsPgx(t *testing.T) {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, writertest.Database(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	columns := []string{"b", "d", "t", "o", "j", "z"}
+	types := []colType{colBigint, colDouble, colText, colBoolean, colJSONB, colTimestamptz}
+	for _, table := range []string{"odd_bin", "odd_pgx"} {
+		_, err := conn.Exec(ctx, "CREATE TEMP TABLE "+table+" (b bigint, d double precision, t text, o boolean, j jsonb, z timestamptz)")
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	target := func(into string) *copyTarget {
+		return &copyTarget{into: into, columns: columns, types: types,
+			sql: "COPY " + into + " (" + strings.Join(columns, ", ") + ") FROM STDIN (FORMAT binary)"}
+	}
+	at := time.Date(2026, 12, 5, 1, 2, 3, 456789000, time.UTC)
+	var nilInt *int64
+	odd := [][]any{
+		{int32(-7), float32(1.5), []byte("bytes as text"), pgtype.Bool{Bool: true, Valid: true}, "{\"a\": [1, 2]}", &at},
+		{int(1) << 40, int64(3), pgtype.Text{String: "t", Valid: true}, nil, map[string]any{"k": "v"}, pgtype.Timestamptz{Time: at, Valid: true}},
+		{nilInt, nil, nil, false, []byte(`null`), at},
+	}
+	rowsOf := func(rs [][]any) *tableRows { return &tableRows{parts: [][][]any{rs}, n: len(rs)} }
+
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		rows := rowsOf(odd)
+		if n, err := copyFrom(ctx, tx, target("odd_bin"), rows); err != nil || n != int64(len(odd)) {
+			return fmt.Errorf("binary copy: %d rows, %w", n, err)
+		}
+		rows.rewind()
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{"odd_pgx"}, columns, rows)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pair := range [][2]string{{"odd_bin", "odd_pgx"}, {"odd_pgx", "odd_bin"}} {
+		var n int
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM (SELECT * FROM "+pair[0]+" EXCEPT ALL SELECT * FROM "+pair[1]+") d").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 0 {
+			t.Errorf("%d rows of %s are not in %s", n, pair[0], pair[1])
+		}
+	}
+
+	for _, tt := range []struct {
+		name string
+		row  []any
+		want string
+	}{
+		{"a value pgx cannot encode", []any{struct{}{}, nil, nil, nil, nil, nil}, "row 1 of the COPY: column 1: encode struct {}"},
+		{"too few values", []any{int64(1)}, "row 1 of the COPY: 1 values for 6 columns"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tx, err := conn.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows := rowsOf([][]any{{int64(1), 2.0, "x", true, []byte(`{}`), at}, tt.row})
+			_, err = copyFrom(ctx, tx, target("odd_bin"), rows)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || !dataError(err) {
+				t.Errorf("copy: %v, want a data error with %q", err, tt.want)
+			}
+			if err := tx.Rollback(ctx); err != nil {
+				t.Fatalf("rollback: %v", err)
+			}
+			var n int
+			if err := conn.QueryRow(ctx, "SELECT count(*) FROM odd_bin").Scan(&n); err != nil || n != len(odd) {
+				t.Errorf("after the failed copy: %d rows, %v; want %d", n, err, len(odd))
+			}
+		})
+	}
+}
+
 // TestPgMicros checks the timestamptz encoding around PostgreSQL's epoch.
 func TestPgMicros(t *testing.T) {
 	tests := []struct {
@@ -156,8 +256,8 @@ func TestCopyReaderReusesItsBuffer(t *testing.T) {
 		}
 	}
 	types, ok := columnTypes(table)
-	if !ok || !encodable(rows, types) {
-		t.Fatal("the inbound-rtp rows cannot be encoded")
+	if !ok || slowValues(t, rows, types) != 0 {
+		t.Fatal("the inbound-rtp rows cannot be encoded by the type switch alone")
 	}
 	var size int64
 	allocs := testing.AllocsPerRun(3, func() {
@@ -172,5 +272,42 @@ func TestCopyReaderReusesItsBuffer(t *testing.T) {
 	}
 	if allocs > 3 {
 		t.Errorf("%.0f allocations to encode %d bytes in fills of %d, want at most 3", allocs, size, fill)
+	}
+}
+
+// BenchmarkEncodeRows encodes the rows of simulated messages, every table's, as the COPYs
+// of a batch do. They are more than the processor's caches hold, as a batch's rows are when
+// the writer encodes them: normalized before, by another goroutine, maybe on another core.
+func BenchmarkEncodeRows(b *testing.B) {
+	tables := map[string]*tableRows{}
+	size := 0
+	for _, m := range writertest.Messages(b, 5000) {
+		r, err := normalize.Message(m.ExporterType, m.Body)
+		if err != nil {
+			b.Fatalf("normalize: %v", err)
+		}
+		size += len(m.Body)
+		for table, rs := range r.Tables {
+			if tables[table] == nil {
+				tables[table] = &tableRows{}
+			}
+			tables[table].parts = append(tables[table].parts, rs)
+			tables[table].n += len(rs)
+		}
+	}
+	m := pgtype.NewMap()
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	for b.Loop() {
+		for table, rows := range tables {
+			types, ok := columnTypes(table)
+			if !ok {
+				b.Fatalf("%s: a column type the encoder does not know", table)
+			}
+			rows.rewind()
+			if _, err := io.Copy(io.Discard, &copyReader{rows: rows, types: types, typeMap: m}); err != nil {
+				b.Fatal(err)
+			}
+		}
 	}
 }
