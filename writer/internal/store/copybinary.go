@@ -139,7 +139,7 @@ func (r *copyReader) encode() error {
 		}
 		var err error
 		if b, err = r.encodeRow(b, row, ord); err != nil {
-			return fmt.Errorf("encode row %d of the COPY: %w", r.rows.at, err)
+			return fmt.Errorf("encode row %d of the COPY: %w", r.rows.at+1, err)
 		}
 	}
 	r.mem, r.buf = b, b

@@ -195,8 +195,8 @@ func TestBinaryCopyEncodesOtherGoTypesAsPgx(t *testing.T) {
 		row  []any
 		want string
 	}{
-		{"a value pgx cannot encode", []any{struct{}{}, nil, nil, nil, nil, nil}, "row 1 of the COPY: column 1: encode struct {}"},
-		{"too few values", []any{int64(1)}, "row 1 of the COPY: 1 values for 6 columns"},
+		{"a value pgx cannot encode", []any{struct{}{}, nil, nil, nil, nil, nil}, "row 2 of the COPY: column 1: encode struct {}"},
+		{"too few values", []any{int64(1)}, "row 2 of the COPY: 1 values for 6 columns"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			tx, err := conn.Begin(ctx)
