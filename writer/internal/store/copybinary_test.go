@@ -23,11 +23,7 @@ import (
 // wants the two tables equal, row for row.
 func TestBinaryCopyStoresWhatPgxStores(t *testing.T) {
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, writertest.Database(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := connect(t)
 
 	rows := map[string]*tableRows{}
 	add := func(typ string, body []byte) {
@@ -101,17 +97,8 @@ func TestBinaryCopyStoresWhatPgxStores(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, pair := range [][2]string{{bin, viaPgx}, {viaPgx, bin}, {binOrd, pgxOrd}, {pgxOrd, binOrd}} {
-				var n int
-				q := fmt.Sprintf("SELECT count(*) FROM (SELECT * FROM %s EXCEPT ALL SELECT * FROM %s) d",
-					pgx.Identifier{pair[0]}.Sanitize(), pgx.Identifier{pair[1]}.Sanitize())
-				if err := conn.QueryRow(ctx, q).Scan(&n); err != nil {
-					t.Fatal(err)
-				}
-				if n != 0 {
-					t.Errorf("%d rows of %s are not in %s", n, pair[0], pair[1])
-				}
-			}
+			sameRows(t, conn, bin, viaPgx)
+			sameRows(t, conn, binOrd, pgxOrd)
 			var distinct, lowest, highest int
 			q := fmt.Sprintf("SELECT count(DISTINCT %[1]s), min(%[1]s), max(%[1]s) FROM %[2]s", ordColumn, pgx.Identifier{binOrd}.Sanitize())
 			if err := conn.QueryRow(ctx, q).Scan(&distinct, &lowest, &highest); err != nil {
@@ -121,6 +108,34 @@ func TestBinaryCopyStoresWhatPgxStores(t *testing.T) {
 				t.Errorf("ordinals: %d distinct from %d to %d, want 0 to %d", distinct, lowest, highest, r.len()-1)
 			}
 		})
+	}
+}
+
+// connect opens a connection to the test database, closed when t ends.
+func connect(t *testing.T) *pgx.Conn {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, writertest.Database(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(ctx) })
+	return conn
+}
+
+// sameRows wants tables a and b to hold the same rows, as many times each.
+func sameRows(t *testing.T, conn *pgx.Conn, a, b string) {
+	t.Helper()
+	for _, pair := range [][2]string{{a, b}, {b, a}} {
+		var n int
+		q := fmt.Sprintf("SELECT count(*) FROM (SELECT * FROM %s EXCEPT ALL SELECT * FROM %s) d",
+			pgx.Identifier{pair[0]}.Sanitize(), pgx.Identifier{pair[1]}.Sanitize())
+		if err := conn.QueryRow(context.Background(), q).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 0 {
+			t.Errorf("%d rows of %s are not in %s", n, pair[0], pair[1])
+		}
 	}
 }
 
@@ -142,11 +157,7 @@ func slowValues(t *testing.T, rows *tableRows, types []colType) int {
 // values; the transaction can then be rolled back and the connection used again.
 func TestBinaryCopyEncodesOtherGoTypesAsPgx(t *testing.T) {
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, writertest.Database(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := connect(t)
 	columns := []string{"b", "d", "t", "o", "j", "z"}
 	types := []colType{colBigint, colDouble, colText, colBoolean, colJSONB, colTimestamptz}
 	for _, table := range []string{"odd_bin", "odd_pgx"} {
@@ -168,7 +179,7 @@ func TestBinaryCopyEncodesOtherGoTypesAsPgx(t *testing.T) {
 	}
 	rowsOf := func(rs [][]any) *tableRows { return &tableRows{parts: [][][]any{rs}, n: len(rs)} }
 
-	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		rows := rowsOf(odd)
 		if n, err := copyFrom(ctx, tx, target("odd_bin"), rows); err != nil || n != int64(len(odd)) {
 			return fmt.Errorf("binary copy: %d rows, %w", n, err)
@@ -180,15 +191,7 @@ func TestBinaryCopyEncodesOtherGoTypesAsPgx(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, pair := range [][2]string{{"odd_bin", "odd_pgx"}, {"odd_pgx", "odd_bin"}} {
-		var n int
-		if err := conn.QueryRow(ctx, "SELECT count(*) FROM (SELECT * FROM "+pair[0]+" EXCEPT ALL SELECT * FROM "+pair[1]+") d").Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if n != 0 {
-			t.Errorf("%d rows of %s are not in %s", n, pair[0], pair[1])
-		}
-	}
+	sameRows(t, conn, "odd_bin", "odd_pgx")
 
 	for _, tt := range []struct {
 		name string
